@@ -1,0 +1,77 @@
+"""``zoo models``: list registered models; ``zoo models info NAME``: one model in full."""
+
+from __future__ import annotations
+
+import click
+
+from cli._common import ZooCommand, PatternGroup, console, emit_json, json_option, pattern_option
+
+
+@click.group("models", cls=PatternGroup, invoke_without_command=True)
+@click.option("--modality", default=None, help="Only image or text models.")
+@pattern_option
+@json_option
+@click.pass_context
+def models(ctx, modality, pattern, as_json):
+    """List models: name, family, modality, parameters and description.
+
+    Parameters are counted on a stated reference input: 32x32x3 images with 10 classes
+    (CIFAR-10), or 256-token text with a 20,000-word vocabulary and 2 classes.
+
+    \b
+    Examples:
+      zoo models
+      zoo models 'resnet*'
+      zoo models --modality text --json
+      zoo models info resnet20
+    """
+    if ctx.invoked_subcommand:
+        return
+    from rich.table import Table
+
+    from zoo import api
+
+    rows = api.model_rows(pattern, modality)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("name", "family", "modality", "parameters", "description")
+    for r in rows:
+        name = f"{r['name']}{' *' if r['default'] else ''}"
+        table.add_row(name, r["family"], r["modality"], f"{r['parameters']:,}", r["description"])
+    out = console(False)
+    out.print(table)
+    out.print("* the variant a bare family name resolves to (e.g. `resnet` -> resnet20)")
+
+
+@models.command("info", cls=ZooCommand)
+@click.argument("name")
+@click.option("--image-size", type=int, default=None,
+              help="Count parameters and FLOPs at this square image size instead of 32.")
+@json_option
+def info(name, image_size, as_json):
+    """Default architecture config, training recipe, parameters and FLOPs of one model.
+
+    \b
+    Example:
+      zoo models info resnet20
+    """
+    from zoo import api
+
+    data = api.model_info(name, image_size)
+    if as_json:
+        emit_json(data)
+        return
+    out = console(False)
+    ref = data["reference_input"]
+    out.print(f"{data['name']} ({data['family']}, {data['modality']}): {data['description']}")
+    out.print(f"reference input {ref}")
+    out.print(f"parameters {data['parameters']:,}   FLOPs per example {data['flops_per_example']:,}"
+              " (a multiply-add counts 2)")
+    out.print("architecture config (change with --set model.KEY=VALUE):")
+    for k, v in data["config"].items():
+        out.print(f"  {k} = {v}")
+    out.print("default training recipe:")
+    for k, v in data["recipe"].items():
+        if k not in ("model", "dataset", "model_config"):
+            out.print(f"  {k} = {v}")

@@ -1,0 +1,34 @@
+"""``zoo predict TARGET INPUT...``: top-k classes for image files or texts."""
+
+from __future__ import annotations
+
+import click
+
+from cli._common import ZooCommand, console, emit_json, json_option
+
+
+@click.command("predict", cls=ZooCommand)
+@click.argument("target", type=click.Path())
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--top-k", "-k", type=int, default=5, show_default=True)
+@json_option
+def predict(target, inputs, top_k, as_json):
+    """Classify image files (image models) or texts (text models) with TARGET, a run directory
+    or an export.
+
+    \b
+    Examples:
+      zoo predict runs/cnn-fashion_mnist-20261126-101500 shoe.png shirt.jpg
+      zoo predict saved_models/lstm-imdb_reviews "A wonderful, moving film." -k 2
+    """
+    from zoo import api
+
+    results = api.predict(target, inputs, top_k)
+    if as_json:
+        emit_json(results)
+        return
+    out = console(False)
+    for r in results:
+        label = r["input"] if len(r["input"]) < 60 else r["input"][:57] + "..."
+        tops = ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top"])
+        out.print(f"{label}: {tops}")

@@ -1,0 +1,52 @@
+"""Dataset metadata without downloads: modality, keys, classes, split choices, refusals."""
+
+import pytest
+
+from zoo import data
+from zoo.errors import ZooError
+
+
+def test_image_datasets_from_metadata(tmp_path):
+    info = data.inspect("cifar10", str(tmp_path))
+    assert (info.modality, info.input_key, info.label_key) == ("image", "image", "label")
+    assert info.num_classes == 10 and len(info.label_names) == 10  # names come with the data
+    assert info.input_shape == (32, 32, 3)
+    gray = data.inspect("mnist", str(tmp_path), image_size=32)
+    assert gray.input_shape == (32, 32, 1)
+    assert not list(tmp_path.iterdir()), "inspect must not download or write anything"
+
+
+def test_text_dataset_keys(tmp_path):
+    info = data.inspect("ag_news_subset", str(tmp_path))
+    assert (info.modality, info.input_key) == ("text", "description")
+    assert info.num_classes == 4
+
+
+@pytest.mark.parametrize("name,needle", [
+    ("coco", "not a single-label"),
+    ("voc", "not a single-label"),
+    ("glue/mrpc", "sentence-pair"),
+])
+def test_refuses_other_tasks(name, needle, tmp_path):
+    with pytest.raises(ZooError, match=needle):
+        data.inspect(name, str(tmp_path))
+
+
+def test_unknown_dataset_suggests(tmp_path):
+    with pytest.raises(ZooError, match="did you mean mnist"):
+        data.inspect("mnsit", str(tmp_path))
+
+
+def test_validation_carved_from_train_when_missing():
+    notes = []
+    assert data._choose_splits({"train": 1000, "test": 10}, 0.1, notes) == (
+        "train[:900]", "train[900:]", "test")
+    assert notes
+    assert data._choose_splits({"train": 5, "validation": 2, "test": 1}, 0.1, []) == (
+        "train", "validation", "test")
+    assert data._choose_splits({}, 0.2, []) == ("train[:80%]", "train[80%:]", "test")
+
+
+def test_variable_size_images_default_to_224(tmp_path):
+    info = data.inspect("imagenette", str(tmp_path))
+    assert info.input_shape == (224, 224, 3) and info.notes

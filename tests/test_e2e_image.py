@@ -1,0 +1,75 @@
+"""The whole image path through the CLI on mocked TFDS: train --smoke -> eval -> export --verify
+-> reload -> serve PNG bytes -> predict, for an RGB and a grayscale dataset."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers import tiny_image, zoo, zoo_json
+
+
+@pytest.mark.parametrize("dataset,shape", [("cifar10", (32, 32, 3)), ("mnist", (28, 28, 1))])
+def test_train_eval_export_serve_predict(dataset, shape, mock_tfds, workdir):
+    summary = zoo_json("train", "cnn", "--dataset", dataset, "--smoke", "--run-name", "r",
+                       "--data-dir", workdir / "tfds")
+    run = Path(summary["run_dir"])
+    for name in ("config.json", "dataset.json", "run.json", "history.csv", "metrics.json",
+                 "model.keras", "distribute.json"):
+        assert (run / name).exists(), name
+    assert list((run / "logs").rglob("*tfevents*")), "TensorBoard logs"
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    assert json.loads((run / "dataset.json").read_text())["input_shape"] == list(shape)
+
+    report = zoo_json("eval", str(run))
+    assert report["examples"] > 0 and len(report["confusion_matrix"]) == 10
+    assert {"loss", "accuracy", "top5_accuracy", "per_class", "macro_f1"} <= set(report)
+    assert sum(map(sum, report["confusion_matrix"])) == report["examples"]
+
+    exported = zoo_json("export", str(run), "--verify")
+    export_dir = Path(exported["export_dir"])
+    assert export_dir == Path("saved_models/r/1")
+    assert all(c["ok"] for c in exported["verify"].values())
+    assert (export_dir / "assets" / "labels.txt").read_text().splitlines()[0] in ("airplane", "0")
+
+    # A client sending PNG bytes gets the same answer as the Keras model behind the run.
+    loaded = tf.saved_model.load(str(export_dir))
+    image = tiny_image(*shape)
+    png = tf.io.encode_png(image).numpy()
+    served = loaded.signatures["serving_default"](image_bytes=tf.constant([png, png]))
+    assert served["probabilities"].shape == (2, 10)
+    np.testing.assert_allclose(served["probabilities"].numpy().sum(-1), 1.0, atol=1e-5)
+    assert served["class_name"].dtype == tf.string
+
+    Path("x.png").write_bytes(png)
+    from_run = zoo_json("predict", str(run), "x.png", "-k", "3")
+    from_export = zoo_json("predict", "saved_models/r", "x.png", "-k", "3")
+    assert [t["class_id"] for t in from_run[0]["top"]] == [t["class_id"] for t in from_export[0]["top"]]
+    np.testing.assert_allclose(from_export[0]["top"][0]["probability"],
+                               served["probabilities"].numpy()[0].max(), rtol=1e-5)
+
+    again = zoo_json("export", str(run))  # next free version, the first is untouched
+    assert again["version"] == 2
+    eval_export = zoo_json("eval", str(export_dir))
+    assert eval_export["examples"] == report["examples"]
+    assert eval_export["accuracy"] == pytest.approx(report["accuracy"])
+
+
+def test_rerunning_an_interrupted_run_resumes_it(mock_tfds, workdir):
+    args = ("train", "mlp", "--dataset", "mnist", "--smoke", "--epochs", "2", "--run-name", "x",
+            "--data-dir", str(workdir / "tfds"))
+    zoo(*args)
+    run = workdir / "runs" / "x"
+    record = json.loads((run / "run.json").read_text())
+    record["status"] = "running"
+    record["pid"] = 2**22 + 12345  # a process that does not exist: the run was killed
+    (run / "run.json").write_text(json.dumps(record))
+    (run / "model.keras").unlink()
+    other = zoo(*args, "--lr", "0.5", ok=False)
+    assert other.exit_code == 2 and "different config (learning_rate)" in other.stderr
+    result = zoo(*args)
+    assert "resuming" in result.output
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"

@@ -1,0 +1,39 @@
+"""Real data from ../shared/data (no network): prepare Fashion-MNIST from its original archives
+with TFDS's own builder, then train the tutorial CNN for one epoch (about a minute here)."""
+
+import shutil
+
+import pytest
+
+from helpers import SHARED_DATA, zoo, zoo_json
+
+ARCHIVES = SHARED_DATA / "archives" / "fashion_mnist"
+
+pytestmark = [
+    pytest.mark.realdata,
+    pytest.mark.skipif(not ARCHIVES.is_dir(), reason=f"real data not found at {ARCHIVES}"),
+]
+
+
+def test_prepare_then_train_cnn_one_epoch(workdir):
+    tfds_dir = workdir / "tfds"
+    prepared = zoo_json("data", "prepare", "fashion_mnist", "--from", str(ARCHIVES),
+                        "--data-dir", str(tfds_dir))
+    assert prepared["splits"] == {"train": 60000, "test": 10000}
+    summary = zoo_json("train", "cnn", "--dataset", "fashion_mnist", "--epochs", "1",
+                       "--data-dir", str(tfds_dir), "--run-name", "fm")
+    assert summary["metrics"]["examples"] == 10000
+    assert summary["test_accuracy"] >= 0.85, summary["test_accuracy"]
+    exported = zoo_json("export", summary["run_dir"], "--verify")
+    assert all(c["ok"] for c in exported["verify"].values())
+
+
+def test_prepare_refuses_wrong_archives(workdir):
+    bad = workdir / "bad"
+    bad.mkdir()
+    for f in ARCHIVES.iterdir():
+        shutil.copy(f, bad / f.name)
+    (bad / "t10k-labels-idx1-ubyte.gz").write_bytes(b"tampered")
+    result = zoo("data", "prepare", "fashion_mnist", "--from", str(bad), "--data-dir",
+                 str(workdir / "tfds"), ok=False)
+    assert result.exit_code == 2 and "could not prepare" in result.stderr

@@ -1,0 +1,128 @@
+"""Every registered variant: builds, runs on tiny input without NaN, round-trips its config,
+saves as .keras, and exports/reloads as a SavedModel (timm's test_models.py idea)."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo import registry
+from zoo.data import DatasetInfo
+from zoo.errors import ZooError
+from zoo.export import ServingModule
+
+ALL = [s.name for s in registry.list_models()]
+
+
+def tiny_info(modality: str) -> DatasetInfo:
+    if modality == "image":
+        return DatasetInfo("tiny", "image", "image", "label", 3, ("a", "b", "c"), (32, 32, 3))
+    return DatasetInfo("tiny", "text", "text", "label", 3, ("a", "b", "c"), (12,), vocab_size=50)
+
+
+def tiny_input(info: DatasetInfo, batch: int = 2):
+    rng = np.random.default_rng(0)
+    if info.modality == "image":
+        return rng.random((batch, *info.input_shape), dtype=np.float32)
+    return rng.integers(0, info.vocab_size, (batch, *info.input_shape)).astype("int32")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_variant_builds_runs_and_round_trips(name, tmp_path):
+    spec = registry.get_spec(name)
+    info = tiny_info(spec.modality)
+    model = registry.create_model(name, info)
+    x = tiny_input(info)
+    logits = model(x, training=False).numpy()
+    assert logits.shape == (2, 3)
+    assert np.isfinite(logits).all()
+    clone = keras.Model.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(clone(x, training=False).numpy(), logits, rtol=1e-5, atol=1e-5)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path, compile=False)
+    np.testing.assert_allclose(reloaded(x, training=False).numpy(), logits, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_variant_exports_and_reloads(name, tmp_path):
+    spec = registry.get_spec(name)
+    info = tiny_info(spec.modality)
+    model = registry.create_model(name, info)
+    vec = None
+    if spec.modality == "text":
+        from zoo.preprocess import make_vectorizer
+
+        vec = make_vectorizer(50, 12, "lower", [f"w{i}" for i in range(40)])
+    module = ServingModule(model, info, tmp_path / "assets", {"dataset": info.to_json()}, vec)
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures=module.signatures())
+    loaded = tf.saved_model.load(str(tmp_path / "sm"))
+    if spec.modality == "image":
+        images = (tiny_input(info, 3) * 255).astype("uint8")
+        want = module.serve_images(tf.constant(images))
+        got = loaded.signatures["serving_images"](images=tf.constant(images))
+        big = tf.image.resize(images, (40, 40)).numpy().astype("uint8")  # other size: resized
+        assert loaded.signatures["serving_images"](images=big)["probabilities"].shape == (3, 3)
+    else:
+        texts = tf.constant(["w1 w2 w3", "w5 unknown", "W7"])
+        want = module.serve_text(texts)
+        got = loaded.signatures["serving_default"](text=texts)
+    np.testing.assert_allclose(got["probabilities"], want["probabilities"], atol=1e-5)
+    np.testing.assert_allclose(np.sum(got["probabilities"], -1), 1.0, atol=1e-5)
+    assert set(got["class_name"].numpy()) <= {b"a", b"b", b"c"}
+
+
+def test_family_name_resolves_to_default_variant():
+    assert registry.get_spec("resnet").name == "resnet20"
+    assert registry.get_spec("cnn").name == "cnn"
+
+
+def test_listing_filters():
+    assert [s.name for s in registry.list_models("resnet*")] == ["resnet20", "resnet32", "resnet56"]
+    assert all(s.modality == "image" for s in registry.list_models(modality="image"))
+    with pytest.raises(ZooError, match="modality"):
+        registry.list_models(modality="audio")
+
+
+def test_unknown_model_suggests():
+    with pytest.raises(ZooError, match="did you mean .*resnet20"):
+        registry.get_spec("resnet02")
+
+
+def test_published_sizes():
+    from zoo.data import reference_info
+
+    cnn = registry.create_model("cnn", reference_info("image"))
+    assert cnn.count_params() == 122_570  # the TensorFlow tutorial's number
+    r20 = registry.create_model("resnet20", reference_info("image"))
+    assert 0.26e6 < r20.count_params() < 0.28e6  # He et al. 2016: 0.27M
+
+
+def test_architecture_overrides_are_strict():
+    info = tiny_info("image")
+    model = registry.create_model("cnn", info, {"dropout": 0.5, "batch_norm": True})
+    assert any(isinstance(layer, keras.layers.Dropout) for layer in model.layers)
+    with pytest.raises(ZooError, match="did you mean dropout"):
+        registry.create_model("cnn", info, {"dropuot": 0.5})
+    with pytest.raises(ZooError, match="must be a number"):
+        registry.create_model("cnn", info, {"dropout": "high"})
+    with pytest.raises(ZooError, match="at least 18x18"):
+        registry.create_model("cnn", dataclasses.replace(info, input_shape=(16, 16, 3)))
+    with pytest.raises(ZooError, match="6n\\+2"):
+        registry.create_model("resnet20", info, {"depth": 21})
+
+
+def test_zero_pad_shortcut_round_trip():
+    from zoo.models.layers import ZeroPadShortcut
+
+    layer = ZeroPadShortcut(8, 2, name="s")
+    again = ZeroPadShortcut.from_config(layer.get_config())
+    assert again.get_config() == layer.get_config()
+    x = np.ones((1, 4, 4, 4), "float32")
+    y = layer(x).numpy()
+    assert y.shape == (1, 2, 2, 8)
+    assert y[..., :2].sum() == 0 and y[..., 6:].sum() == 0 and y[..., 2:6].sum() == 16
+    assert dataclasses.is_dataclass(registry.get_spec("cnn").config)

@@ -1,0 +1,496 @@
+"""The library's public calls; every CLI command is one of these.
+
+    >>> from zoo import api
+    >>> cfg = api.resolve_train_config("cnn", "fashion_mnist", flags={"epochs": 1})
+    >>> summary = api.train(cfg)
+    >>> api.evaluate(summary["run_dir"])["accuracy"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+
+from zoo import config as cfg_lib
+from zoo import registry
+from zoo.config import TrainConfig
+from zoo.errors import ZooError
+
+
+def _console(console: Console | None) -> Console:
+    return console or Console(stderr=True, highlight=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------------------------
+
+
+def model_rows(pattern: str | None = None, modality: str | None = None) -> list[dict[str, Any]]:
+    """One row per variant: name, family, modality, parameters (on the reference input), text."""
+    from zoo.data import reference_info
+
+    rows = []
+    for spec in registry.list_models(pattern, modality):
+        model = registry.create_model(spec.name, reference_info(spec.modality))
+        rows.append({"name": spec.name, "family": spec.family, "modality": spec.modality,
+                     "parameters": int(model.count_params()), "description": spec.description,
+                     "default": spec.default})
+    return rows
+
+
+def model_info(name: str, image_size: int | None = None) -> dict[str, Any]:
+    """Full default config, recipe, parameter count and FLOPs per example of one variant."""
+    from zoo.data import reference_info
+
+    spec = registry.get_spec(name)
+    info = reference_info(spec.modality)
+    if image_size and spec.modality == "image":
+        info = dataclasses.replace(info, input_shape=(image_size, image_size, 3))
+    model = registry.create_model(spec.name, info)
+    return {
+        "name": spec.name,
+        "family": spec.family,
+        "modality": spec.modality,
+        "description": spec.description,
+        "reference_input": {"input_shape": list(info.input_shape), "num_classes": info.num_classes,
+                            **({"vocab_size": info.vocab_size} if spec.modality == "text" else {})},
+        "parameters": int(model.count_params()),
+        "flops_per_example": flops(model, info.input_shape,
+                                   "int32" if spec.modality == "text" else "float32"),
+        "config": cfg_lib.to_dict(spec.config),
+        "recipe": {**cfg_lib.to_dict(TrainConfig()), **spec.recipe,
+                   "model": spec.name, "dataset": None},
+    }
+
+
+def flops(model, input_shape: Sequence[int], dtype: str) -> int:
+    """Floating-point operations of one forward pass on one example (a multiply-add counts 2),
+    counted by TensorFlow's profiler on the frozen graph."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    fn = tf.function(lambda x: model(x, training=False))
+    concrete = fn.get_concrete_function(tf.TensorSpec([1, *input_shape], dtype))
+    graph_def = convert_variables_to_constants_v2(concrete).graph.as_graph_def()
+    with tf.Graph().as_default() as graph:
+        tf.graph_util.import_graph_def(graph_def, name="")
+        opts = (tf.compat.v1.profiler.ProfileOptionBuilder.float_operation())
+        opts["output"] = "none"
+        result = tf.compat.v1.profiler.profile(graph=graph, cmd="op", options=opts)
+    return int(result.total_float_ops)
+
+
+# ---------------------------------------------------------------------------------------------
+# Configs
+# ---------------------------------------------------------------------------------------------
+
+
+def resolve_train_config(
+    model: str,
+    dataset: str | None,
+    config_file: str | None = None,
+    sets: Sequence[str] = (),
+    flags: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """defaults < family recipe < --smoke < config file < --set < explicit flags."""
+    spec = registry.get_spec(model)
+    file_values = cfg_lib.load_file(config_file) if config_file else {}
+    set_values = cfg_lib.parse_set(sets)
+    flag_values = {k: v for k, v in (flags or {}).items() if v is not None}
+    user = cfg_lib.merge(file_values, set_values, flag_values)
+    smoke = {"epochs": 1} if user.get("smoke") else {}
+    merged = cfg_lib.merge(spec.recipe, smoke, user, {"model": spec.name})
+    if dataset:
+        merged["dataset"] = dataset
+    if not merged.get("dataset"):
+        raise ZooError("no dataset given: pass --dataset NAME (e.g. --dataset cifar10)")
+    config = cfg_lib.from_dict(TrainConfig, merged, where="train config")
+    registry.model_config(config.model, config.model_config)  # architecture keys checked now
+    return config
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_existing_run(run, config: TrainConfig) -> bool:
+    """-> True when ``run`` is an interrupted run of the same config (resume it)."""
+    from zoo import runs
+
+    if not run.path.exists():
+        return False
+    if not run.file(runs.CONFIG).exists():
+        if any(run.path.iterdir()):
+            raise ZooError(f"{run.path} exists and is not a run directory; pick another --run-name")
+        return False
+    status = run.status()
+    if status == "finished":
+        raise ZooError(f"run {run.name} already finished; pick another --run-name (or `zoo eval "
+                       f"{run.path}`)")
+    saved = run.config()
+    wanted = cfg_lib.to_dict(config)
+    differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+    if differ:
+        raise ZooError(
+            f"run {run.name} exists with a different config ({', '.join(differ[:5])}); nothing "
+            "was changed: pick another --run-name to start a new run"
+        )
+    if status == "running":
+        raise ZooError(f"run {run.name} is running now (pid {run.record().get('pid')}); wait for "
+                       "it or pick another --run-name")
+    return True
+
+
+def train(
+    config: TrainConfig,
+    run_name: str | None = None,
+    runs_dir: str | Path | None = None,
+    *,
+    tpu: str | None = None,
+    download: bool = True,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Train ``config.model`` on ``config.dataset``; returns the run summary (also metrics.json)."""
+    import os
+
+    import keras
+    import tensorflow as tf
+
+    from zoo import data, distribute, evaluation, preprocess, runs, training
+    from zoo.progress import RichProgress
+
+    console = _console(console)
+    started = time.time()
+    spec = registry.get_spec(config.model)
+
+    # --- Run directory: checked now, written only once data and model are known to work --------
+    root = Path(runs_dir) if runs_dir else runs.default_runs_dir()
+    name = run_name or runs.new_run_name(spec.name, config.dataset)
+    runs.check_run_name(name)
+    run = runs.Run(root / name)
+    resuming = _check_existing_run(run, config)
+
+    # --- Reproducibility, strategy, precision, XLA ------------------------------------------
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = distribute.create_strategy(config.strategy, tpu)
+    distribute.set_precision(config.precision)
+    jit = distribute.resolve_xla(config.xla, strategy)
+    report = distribute.report(strategy, config.batch_size, config.precision, jit)
+    for line in report.lines():
+        console.print(line)
+
+    # --- Data: metadata first (refuses wrong kinds before any download), then prepare --------
+    def inspect(builder=None):
+        return data.inspect(config.dataset, config.data_dir, image_size=config.image_size,
+                            val_fraction=config.val_fraction,
+                            sequence_length=config.sequence_length, builder=builder)
+
+    info = inspect()
+    if info.modality != spec.modality:
+        registry.create_model(spec.name, info)  # raises the modality error
+    builder = data.get_builder(config.dataset, config.data_dir)
+    data.ensure_prepared(builder, download)
+    info = inspect(data.get_builder(config.dataset, config.data_dir))
+    for note in info.notes:
+        console.print(f"note: {note}")
+    split = lambda s, role: data.load_split(builder, info, s, role=role,  # noqa: E731
+                                            smoke=config.smoke, seed=config.seed)
+    train_raw, val_raw = split(info.train_split, "train"), split(info.val_split, "val")
+    test_raw = split(info.test_split, "test")
+
+    # --- Preprocessor: fitted on the training split only --------------------------------------
+    vectorizer = None
+    if info.modality == "text":
+        if resuming and (run.preprocessor_dir / preprocess.VOCAB_FILE).exists():
+            vectorizer = preprocess.load_vectorizer(run.preprocessor_dir)
+        else:
+            console.print("fitting the vocabulary on the training split...")
+            vectorizer = preprocess.fit_vectorizer(train_raw.map(lambda x, y: x),
+                                                   config.max_tokens, config.sequence_length,
+                                                   config.standardize)
+        info = dataclasses.replace(info, vocab_size=int(vectorizer.vocabulary_size()))
+        prep = vectorizer
+    else:
+        prep = preprocess.prepare_images
+    n_train = data.count(train_raw)
+    if n_train == 0:
+        raise ZooError(f"the training split {info.train_split} of {info.name} is empty")
+    pipe = dict(info=info, batch_size=config.batch_size, preprocess=prep)
+    train_ds = data.make_pipeline(train_raw, training=True, seed=config.seed,
+                                  augment=config.augment, examples=n_train, **pipe)
+    val_ds = data.make_pipeline(val_raw, training=False, examples=None, **pipe)
+    steps = -(-n_train // config.batch_size)
+
+    # --- Model and optimizer, inside the strategy's scope --------------------------------------
+    with strategy.scope():
+        model = registry.create_model(spec.name, info, config.model_config)
+        training.compile_model(model, config, info.num_classes, steps, jit)
+
+    # --- Write the run directory ---------------------------------------------------------------
+    work = run.path if report.is_chief else Path(_scratch_dir(run.name))
+    run.path.mkdir(parents=True, exist_ok=True)
+    if not resuming:
+        runs.write_json(run.file(runs.CONFIG), cfg_lib.to_dict(config))
+        runs.write_json(run.file(runs.DATASET), info.to_json())
+        if vectorizer is not None:
+            preprocess.save_vectorizer(vectorizer, run.preprocessor_dir)
+    runs.write_json(run.file("distribute.json"), report.to_json())
+    run.update_record(status="running", pid=os.getpid(), model=spec.name, dataset=info.name,
+                      started=run.record().get("started", _now()), resumed=resuming,
+                      train_examples=n_train, **runs.environment_record())
+    console.print(f"run {run.path} ({'resuming' if resuming else 'new'}): {spec.name} on "
+                  f"{info.name}, {n_train} training examples, {steps} steps/epoch, "
+                  f"{model.count_params():,} parameters")
+
+    # --- Fit -------------------------------------------------------------------------------------
+    cbs = training.callbacks(run.path, work, config,
+                             [RichProgress(console, config.epochs, steps)])
+    try:
+        history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                            callbacks=cbs, verbose=0)
+    except KeyboardInterrupt:
+        run.update_record(status="interrupted")
+        raise
+    except Exception:
+        run.update_record(status="failed")
+        raise
+    losses = history.history.get("loss", [])
+    if losses and not all(map(_finite, losses)):
+        run.update_record(status="failed")
+        raise ZooError(f"training diverged (loss became NaN/inf in run {run.name}); lower "
+                       "--learning-rate or use --precision float32")
+
+    # --- Best weights -> model.keras; evaluate on the test split -------------------------------
+    best = work / "checkpoints" / "best.weights.h5"
+    if best.exists():
+        model.load_weights(str(best))
+    predict = tf.function(lambda x: tf.nn.softmax(tf.cast(model(x, training=False), tf.float32)))
+    test_ds = data.make_pipeline(test_raw, training=False, one_hot=False, **pipe)
+    probs, labels = evaluation.predict_dataset(predict, test_ds)
+    metrics = evaluation.classification_report(probs, labels, info.label_names)
+    summary = {
+        "run_dir": str(run.path),
+        "model": spec.name,
+        "dataset": info.name,
+        "epochs": config.epochs,
+        "train_examples": n_train,
+        "test_split": info.test_split,
+        "best_val_accuracy": training.best_so_far(work / "history.csv"),
+        "test_accuracy": metrics["accuracy"],
+        "test_loss": metrics["loss"],
+        "wall_time_s": round(time.time() - started, 1),
+        "parameters": int(model.count_params()),
+        "metrics": metrics,
+    }
+    if report.is_chief:
+        model.save(str(run.file(runs.MODEL)))
+        runs.write_json(run.file(runs.METRICS), summary)
+        run.update_record(status="finished", finished=_now())
+    console.print(f"test accuracy {metrics['accuracy']:.4f} ({info.test_split}, "
+                  f"{metrics['examples']} examples) in {summary['wall_time_s']}s -> {run.path}")
+    return summary
+
+
+def _scratch_dir(name: str) -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix=f"zoo-worker-{name}-")
+
+
+def _finite(x: float) -> bool:
+    import math
+
+    return math.isfinite(float(x))
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation, export, prediction, data
+# ---------------------------------------------------------------------------------------------
+
+
+def evaluate(
+    target: str | Path,
+    dataset: str | None = None,
+    split: str | None = None,
+    data_dir: str | None = None,
+    batch_size: int = 256,
+    smoke: bool = False,
+) -> dict[str, Any]:
+    """Loss, accuracy, top-5, per-class precision/recall/F1 and confusion matrix of a target."""
+    from zoo import data, evaluation
+    from zoo.export import load_target
+
+    tgt = load_target(target)
+    info = tgt.info
+    data_dir = data_dir or tgt.config.get("data_dir")
+    name = dataset or info.name
+    if name != info.name:
+        other = data.inspect(name, data_dir)
+        if other.modality != info.modality or other.label_names != info.label_names:
+            raise ZooError(f"{name} has other classes or inputs than {info.name}, which the "
+                           f"target was trained on; evaluate it on {info.name}")
+        info = dataclasses.replace(info, name=name, input_key=other.input_key,
+                                   label_key=other.label_key)
+    builder = data.get_builder(name, data_dir)
+    data.ensure_prepared(builder)
+    split = split or info.test_split
+    raw = data.load_split(builder, info, split, role="test", smoke=smoke, seed=0)
+    ds = data.make_pipeline(raw, info, batch_size=batch_size, preprocess=lambda x: x,
+                            training=False, one_hot=False)
+    probs, labels = evaluation.predict_dataset(lambda x: tgt.raw(x)["probabilities"], ds)
+    if len(labels) == 0:
+        raise ZooError(f"split {split!r} of {name} is empty")
+    report = evaluation.classification_report(probs, labels, info.label_names)
+    return {"target": str(tgt.path), "kind": tgt.kind, "dataset": name, "split": split, **report}
+
+
+def export(
+    run_dir: str | Path,
+    root: str | Path = "saved_models",
+    name: str | None = None,
+    version: int | None = None,
+    verify: bool = False,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Write ``root/name/version/`` (TF Serving layout) from a run; never overwrites."""
+    import tempfile
+
+    from zoo import runs
+    from zoo import export as export_lib
+
+    console = _console(console)
+    run = runs.open_run(run_dir)
+    name = name or run.name
+    runs.check_run_name(name)
+    model_dir = Path(root) / name
+    version = version if version is not None else export_lib.next_version(model_dir)
+    if version < 1:
+        raise ZooError(f"--version must be a positive integer, got {version}")
+    final = model_dir / str(version)
+    if final.exists():
+        raise ZooError(f"export {final} already exists; nothing was overwritten: pass another "
+                       "--version or leave it out to take the next free one")
+    with tempfile.TemporaryDirectory(prefix="zoo-assets-") as assets:
+        module = export_lib.serving_module_for_run(run, Path(assets))
+        check = None
+        if verify:
+            check = lambda path: _verify_export(run, module, path)  # noqa: E731
+        result = export_lib.write_export(module, final, check)
+    out = {"export_dir": str(final), "name": name, "version": version,
+           "signatures": sorted(module.signatures()), "modality": module.modality,
+           "verify": result}
+    console.print(f"exported {run.name} -> {final}")
+    return out
+
+
+def _verify_export(run, module, path: Path) -> dict[str, Any]:
+    """Reload the written SavedModel and compare it with the Keras model on real examples."""
+    import numpy as np
+    import tensorflow as tf
+
+    from zoo import data
+    from zoo import export as export_lib
+
+    info = export_lib.module_info(run)
+    config = run.config()
+    builder = data.get_builder(info.name, config.get("data_dir"))
+    if not data.is_prepared(builder) and not _mocked():
+        raise ZooError(f"--verify needs {info.name}'s test split, which is not prepared here")
+    raw = data.load_split(builder, info, info.test_split, role="test", smoke=True, seed=0)
+    xs = np.stack([x for x, _ in raw.take(32).as_numpy_iterator()]) if info.modality == "image" \
+        else [x for x, _ in raw.take(32).as_numpy_iterator()]
+    loaded = tf.saved_model.load(str(path))
+    if info.modality == "image":
+        expected = module.serve_images(tf.constant(xs))
+        checks = {
+            "serving_images": export_lib.compare(
+                expected, loaded.signatures["serving_images"](images=tf.constant(xs))),
+            "serving_default": export_lib.compare(
+                expected, loaded.signatures["serving_default"](
+                    image_bytes=tf.constant(export_lib.encode_png(xs)))),
+        }
+    else:
+        expected = module.serve_text(tf.constant(xs))
+        checks = {"serving_default": export_lib.compare(
+            expected, loaded.signatures["serving_default"](text=tf.constant(xs)))}
+    if not all(c["ok"] for c in checks.values()):
+        raise ZooError(f"export verification failed ({checks}); nothing was written")
+    return checks
+
+
+def _mocked() -> bool:
+    import tensorflow_datasets as tfds
+
+    return getattr(tfds.core.DatasetBuilder.download_and_prepare, "__name__", "") == \
+        "mock_download_and_prepare"
+
+
+def predict(target: str | Path, inputs: Sequence[str], top_k: int = 5) -> list[dict[str, Any]]:
+    """Top-k classes for image files (image targets) or raw strings (text targets)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from zoo.export import load_target
+
+    if not inputs:
+        raise ZooError("nothing to predict: pass image files or texts after the target")
+    if top_k < 1:
+        raise ZooError(f"--top-k must be at least 1, got {top_k}")
+    tgt = load_target(target)
+    if tgt.info.modality == "image":
+        blobs = [_read_image(p) for p in inputs]
+        out = tgt.encoded(blobs)
+    else:
+        texts = [_check_text(t) for t in inputs]
+        out = tgt.raw(texts)
+    probs = np.asarray(out["probabilities"])
+    names = tgt.info.label_names
+    results = []
+    for item, p in zip(inputs, probs):
+        order = np.argsort(-p)[: min(top_k, len(names))]
+        results.append({"input": item, "top": [{"class": names[i], "class_id": int(i),
+                                                 "probability": float(p[i])} for i in order]})
+    del tf
+    return results
+
+
+def _read_image(path: str) -> bytes:
+    import tensorflow as tf
+
+    p = Path(path)
+    if not p.is_file():
+        raise ZooError(f"image file {path} does not exist")
+    blob = p.read_bytes()
+    try:
+        tf.io.decode_image(blob, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, ValueError):
+        raise ZooError(f"{path} is not an image TensorFlow can decode (JPEG, PNG, GIF, BMP)") from None
+    return blob
+
+
+def _check_text(text: str) -> str:
+    if not text.strip():
+        raise ZooError("empty text input: pass the text to classify as an argument")
+    return text
+
+
+def prepare_data(name: str, from_dir: str, data_dir: str | None = None) -> dict[str, Any]:
+    from zoo import data
+
+    info = data.prepare_offline(name, from_dir, data_dir)
+    return {"dataset": name, "data_dir": data_dir, "modality": info.modality,
+            "num_classes": info.num_classes, "splits": info.splits}

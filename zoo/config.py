@@ -1,0 +1,223 @@
+"""Typed, frozen configs and the strict machinery that fills them.
+
+Precedence, lowest first: dataclass defaults < the model family's recipe < ``--config FILE`` <
+``--set key=value`` < explicit command-line flags. Unknown keys and wrong types are errors with
+a did-you-mean, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError, did_you_mean
+
+OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
+SCHEDULES = ("constant", "cosine")
+AUGMENTATIONS = ("none", "flip", "crop", "flip_crop")
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+XLA_MODES = ("auto", "on", "off")
+STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on besides the architecture (see ``ModelConfig``s)."""
+
+    model: str = ""  # registered model or family name, e.g. "cnn", "resnet20"
+    dataset: str = ""  # TFDS name, e.g. "cifar10", "imdb_reviews", "glue/sst2"
+    data_dir: str | None = None  # TFDS data dir; None: $TFDS_DATA_DIR or ~/tensorflow_datasets
+    epochs: int = 10
+    batch_size: int = 64  # global batch (all replicas together)
+    optimizer: str = "adam"  # one of OPTIMIZERS
+    learning_rate: float = 1e-3  # peak learning rate
+    momentum: float = 0.9  # sgd and rmsprop only
+    weight_decay: float = 0.0  # decoupled weight decay; biases and norm layers are excluded
+    schedule: str = "constant"  # constant | cosine (cosine decays to 0 after the warmup)
+    warmup_epochs: float = 0.0  # linear warmup from 0, in epochs
+    label_smoothing: float = 0.0
+    augment: str = "none"  # images: none | flip | crop (pad 4 and crop) | flip_crop
+    image_size: int | None = None  # square resize for images; None: the dataset's own size
+    max_tokens: int = 20000  # text: vocabulary size, fitted on the training split only
+    sequence_length: int = 256  # text: tokens per example after padding/truncation
+    standardize: str = "lower_and_strip_punctuation"  # text: one of STANDARDIZE
+    val_fraction: float = 0.1  # carved from train when the dataset has no validation split
+    seed: int = 0  # seeds weights, shuffling and augmentation
+    deterministic: bool = False  # op determinism too: identical metrics run to run, slower
+    early_stopping: int = 0  # patience in epochs on validation loss; 0 turns it off
+    smoke: bool = False  # tiny splits and 1 epoch: checks the whole path in seconds
+    strategy: str = "auto"  # one of STRATEGIES
+    precision: str = "float32"  # one of PRECISIONS
+    xla: str = "auto"  # auto (off on CPU, on for GPU/TPU without a strategy) | on | off
+    steps_per_execution: int = 1  # training steps per tf.function call (TPUs, tiny models)
+    model_config: dict = field(default_factory=dict)  # overrides of the architecture config
+
+    def __post_init__(self):
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("augment", self.augment, AUGMENTATIONS)
+        _check_choice("strategy", self.strategy, STRATEGIES)
+        _check_choice("precision", self.precision, PRECISIONS)
+        _check_choice("xla", self.xla, XLA_MODES)
+        _check_choice("standardize", self.standardize, STANDARDIZE)
+        for name in ("epochs", "batch_size", "steps_per_execution", "max_tokens", "sequence_length"):
+            if getattr(self, name) < 1:
+                raise ZooError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise ZooError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not 0 < self.val_fraction < 1:
+            raise ZooError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ZooError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.image_size is not None and self.image_size < 8:
+            raise ZooError(f"image_size must be at least 8 pixels, got {self.image_size}")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ZooError(
+            f"unknown {name} {value!r}{did_you_mean(value, choices)}; choose one of {', '.join(choices)}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Strict construction from plain dicts (files, --set, JSON saved in runs)
+# ---------------------------------------------------------------------------------------------
+
+
+def from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:
+    """Build dataclass ``cls`` from ``values``: unknown keys and wrong types raise ZooError."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in names:
+            raise ZooError(
+                f"unknown key {key!r} in {where}{did_you_mean(key, names)}; "
+                f"valid keys: {', '.join(names)}"
+            )
+        kwargs[key] = coerce(value, hints[key], f"{where}.{key}")
+    return cls(**kwargs)
+
+
+def replace(obj: Any, values: dict[str, Any], where: str = "config") -> Any:
+    """``dataclasses.replace`` with the same strict checking as ``from_dict``."""
+    merged = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    checked = from_dict(type(obj), values, where) if values else None
+    if checked is not None:
+        merged.update({k: getattr(checked, k) for k in values})
+    return type(obj)(**merged)
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a config dataclass (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(obj)))
+
+
+def coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against a type hint, converting only where it is lossless."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return coerce(value, arg, where)
+            except ZooError as e:
+                errors.append(str(e))
+        raise ZooError(errors[0])
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ZooError(f"{where} must be a list, got {value!r}")
+        item = args[0] if args else Any
+        return tuple(coerce(v, item, where) for v in value)
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise ZooError(f"{where} must be a mapping, got {value!r}")
+        return dict(value)
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ZooError(f"{where} must be true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ZooError(f"{where} must be an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ZooError(f"{where} must be a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ZooError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def parse_set(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """Parse ``--set key=value`` items (values read as YAML scalars: 3, 0.1, true, [1, 2])."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ZooError(f"--set expects key=value, got {item!r} (e.g. --set learning_rate=0.01)")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        _set_dotted(out, key.strip(), value)
+    return out
+
+
+def _set_dotted(out: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    if parts[0] == "model" and len(parts) > 1:  # --set model.dropout=0.2
+        parts = ["model_config", *parts[1:]]
+    node = out
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON config file into a dict (``model:`` maps to the architecture config)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ZooError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ZooError(f"config file {path} is not valid YAML/JSON: {str(e).splitlines()[0]}") from e
+    if not isinstance(data, dict):
+        raise ZooError(f"config file {path} must hold a mapping of keys to values")
+    if isinstance(data.get("model"), dict):
+        data["model_config"] = data.pop("model")
+    return data
+
+
+def merge(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Merge config layers left to right; ``model_config`` dicts merge key by key."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if key == "model_config" and isinstance(value, dict):
+                out["model_config"] = {**out.get("model_config", {}), **value}
+            else:
+                out[key] = value
+    return out

@@ -1,0 +1,345 @@
+"""TFDS datasets: metadata -> ``DatasetInfo`` -> tf.data pipelines.
+
+Nothing here keeps a list of datasets: the features of the TFDS builder (read from its code or
+its prepared metadata, no download) say whether a dataset is image or text classification, which
+features hold the input and the label, and what the classes are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from zoo.errors import ZooError, did_you_mean
+
+AUTOTUNE = -1  # tf.data.AUTOTUNE, without importing TensorFlow at module load
+CACHE_LIMIT_BYTES = 2 << 30  # cache a split in memory when its decoded size is below this
+SMOKE_EXAMPLES = {"train": 64, "val": 32, "test": 64}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the zoo knows of a dataset, and the facts a model builder needs."""
+
+    name: str  # TFDS name, e.g. "cifar10"
+    modality: str  # "image" or "text"
+    input_key: str  # feature holding the input, e.g. "image", "text", "description"
+    label_key: str  # feature holding the class label
+    num_classes: int
+    label_names: tuple[str, ...]
+    input_shape: tuple  # model input: (H, W, C) for images, (sequence_length,) for text
+    source_shape: tuple | None = None  # images as stored; None entries vary per example
+    splits: dict = field(default_factory=dict)  # split name -> examples ({} if unknown)
+    train_split: str = "train"  # TFDS split strings actually used
+    val_split: str = ""
+    test_split: str = "test"
+    vocab_size: int = 0  # text: size of the fitted vocabulary
+    data_dir: str | None = None
+    notes: tuple[str, ...] = ()  # decisions the user is told about
+
+    def to_json(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "DatasetInfo":
+        data = dict(data)
+        for key in ("label_names", "input_shape", "notes"):
+            data[key] = tuple(data.get(key) or ())
+        if data.get("source_shape") is not None:
+            data["source_shape"] = tuple(data["source_shape"])
+        return cls(**data)
+
+
+def reference_info(modality: str) -> DatasetInfo:
+    """The stated reference input behind parameter counts: CIFAR-10 shape / IMDB-like text."""
+    if modality == "image":
+        return DatasetInfo("reference", "image", "image", "label", 10,
+                           tuple(str(i) for i in range(10)), (32, 32, 3), (32, 32, 3))
+    return DatasetInfo("reference", "text", "text", "label", 2, ("neg", "pos"), (256,),
+                       vocab_size=20000)
+
+
+# ---------------------------------------------------------------------------------------------
+# Builders and metadata
+# ---------------------------------------------------------------------------------------------
+
+
+def get_builder(name: str, data_dir: str | None = None):
+    """The TFDS builder for ``name``; unknown names raise ZooError with suggestions."""
+    import tensorflow_datasets as tfds
+
+    try:
+        return tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        known = tfds.list_builders(with_community_datasets=False)
+        raise ZooError(
+            f"unknown dataset {name!r}{did_you_mean(name, known)}; `zoo datasets` lists the "
+            "ones the zoo can train on"
+        ) from None
+    except (ValueError, TypeError) as e:  # bad config name, malformed "name/config:version"
+        raise ZooError(f"cannot open dataset {name!r}: {str(e).splitlines()[0]}") from None
+
+
+def _classify_features(builder) -> tuple[str, str, str]:
+    """-> (modality, input_key, label_key), or ZooError for datasets that are no classification."""
+    import tensorflow_datasets as tfds
+
+    feats = builder.info.features
+    name = builder.name if not builder.builder_config else f"{builder.name}/{builder.builder_config.name}"
+    keys = builder.info.supervised_keys
+    if keys and len(keys) >= 2 and all(isinstance(k, str) for k in keys[:2]):
+        x_key, y_key = keys[0], keys[1]
+    else:
+        labels = [k for k, f in feats.items() if isinstance(f, tfds.features.ClassLabel)]
+        inputs = [k for k, f in feats.items()
+                  if isinstance(f, (tfds.features.Image, tfds.features.Text))]
+        texts = [k for k in inputs if isinstance(feats[k], tfds.features.Text)]
+        if len(texts) > 1 and labels:
+            raise ZooError(
+                f"{name} is a sentence-pair dataset ({', '.join(texts)}); the zoo trains single-text"
+                " classifiers for now: pick a single-text dataset such as imdb_reviews or glue/sst2"
+            )
+        if len(labels) != 1 or len(inputs) != 1:
+            kinds = ", ".join(f"{k} ({type(f).__name__})" for k, f in list(feats.items())[:6])
+            raise ZooError(
+                f"{name} is not a single-label image or text classification dataset (features: "
+                f"{kinds}); detection, segmentation and regression datasets are not supported"
+            )
+        x_key, y_key = inputs[0], ("label" if "label" in labels else labels[0])
+    x_feat, y_feat = feats[x_key], feats[y_key]
+    if not isinstance(y_feat, tfds.features.ClassLabel):
+        raise ZooError(
+            f"{name} is not a classification dataset: its target {y_key!r} is "
+            f"{type(y_feat).__name__}, not a class label (regression and segmentation are not supported)"
+        )
+    if isinstance(x_feat, tfds.features.Image) and len(x_feat.shape) == 3:
+        return "image", x_key, y_key
+    if isinstance(x_feat, tfds.features.Text):
+        return "text", x_key, y_key
+    raise ZooError(
+        f"{name} has {type(x_feat).__name__} inputs ({x_key!r}); the zoo trains on images and text"
+    )
+
+
+def _check_dataset_name(name: str) -> None:
+    if not name or name.startswith(("/", ".")) or os.sep in name.replace("/", ""):
+        raise ZooError(f"dataset must be a TFDS name such as cifar10 or imdb_reviews, got {name!r}")
+
+
+def inspect(
+    name: str,
+    data_dir: str | None = None,
+    *,
+    image_size: int | None = None,
+    val_fraction: float = 0.1,
+    sequence_length: int = 256,
+    builder=None,
+) -> DatasetInfo:
+    """Read a dataset's metadata (no download) into a ``DatasetInfo`` with the splits to use."""
+    _check_dataset_name(name)
+    builder = builder or get_builder(name, data_dir)
+    modality, x_key, y_key = _classify_features(builder)
+    feats = builder.info.features
+    label = feats[y_key]
+    splits = {str(k): int(v.num_examples) for k, v in builder.info.splits.items()}
+    notes: list[str] = []
+    source_shape = tuple(feats[x_key].shape) if modality == "image" else None
+    if modality == "image":
+        h, w, c = source_shape
+        if image_size:
+            h = w = image_size
+        elif h is None or w is None:
+            h = w = 224
+            notes.append("images vary in size: resized to 224x224 (set --image-size to change)")
+        input_shape = (h, w, c or 3)
+    else:
+        input_shape = (sequence_length,)
+    train, val, test = _choose_splits(splits, val_fraction, notes)
+    return DatasetInfo(
+        name=name,
+        modality=modality,
+        input_key=x_key,
+        label_key=y_key,
+        num_classes=label.num_classes,
+        label_names=tuple(label.names),
+        input_shape=input_shape,
+        source_shape=source_shape,
+        splits=splits,
+        train_split=train,
+        val_split=val,
+        test_split=test,
+        data_dir=data_dir,
+        notes=tuple(notes),
+    )
+
+
+def _choose_splits(splits: dict[str, int], val_fraction: float, notes: list[str]):
+    """-> (train, validation, test) split strings. Unlabeled splits are never chosen."""
+    if splits and "train" not in splits:
+        raise ZooError(f"dataset has no 'train' split (splits: {', '.join(splits)})")
+    if "validation" in splits:
+        val, train = "validation", "train"
+    else:
+        n = splits.get("train")
+        cut = int(round(n * (1 - val_fraction))) if n else None
+        if cut:
+            train, val = f"train[:{cut}]", f"train[{cut}:]"
+        else:  # split sizes unknown: TFDS percent slicing
+            pct = int(round(100 * (1 - val_fraction)))
+            train, val = f"train[:{pct}%]", f"train[{pct}%:]"
+        notes.append(f"no validation split: {val} of train held out for validation")
+    if not splits or "test" in splits:
+        test = "test"
+    else:
+        test = val
+        notes.append(f"no test split: final metrics are on the validation split {val}")
+    return train, val, test
+
+
+def is_prepared(builder) -> bool:
+    return bool(builder.is_prepared())
+
+
+def ensure_prepared(builder, download: bool = True) -> None:
+    """Download and prepare the dataset if it is not prepared yet (offline: a clear error)."""
+    if is_prepared(builder):
+        return
+    name = builder.name
+    if not download:
+        raise ZooError(
+            f"dataset {name} is not prepared in {builder.data_dir}; prepare it from files you "
+            f"downloaded by hand with `zoo data prepare {name} --from DIR`, or allow downloading"
+        )
+    try:
+        builder.download_and_prepare()
+    except Exception as e:  # network, checksum, manual-download datasets: all end the same way
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ZooError(
+            f"dataset {name} is not prepared and could not be downloaded ({first}); on an offline "
+            f"machine prepare it with `zoo data prepare {name} --from DIR` (or pass --data-dir)"
+        ) from None
+
+
+def prepare_offline(name: str, from_dir: str, data_dir: str | None = None) -> DatasetInfo:
+    """Build a TFDS dataset from archives downloaded by hand, with TFDS's checksum validation."""
+    import tensorflow_datasets as tfds
+
+    src = Path(from_dir)
+    if not src.is_dir():
+        raise ZooError(f"--from {from_dir}: no such directory (it should hold {name}'s archives)")
+    builder = get_builder(name, data_dir)
+    _classify_features(builder)
+    if not is_prepared(builder):
+        config = tfds.download.DownloadConfig(manual_dir=str(src), try_download_gcs=False)
+        try:
+            builder.download_and_prepare(download_config=config)
+        except Exception as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:240]
+            raise ZooError(
+                f"could not prepare {name} from {from_dir}: {first} (the directory must hold the "
+                "files TFDS would download, unchanged)"
+            ) from None
+        builder = get_builder(name, data_dir)
+    return inspect(name, data_dir, builder=builder)
+
+
+# ---------------------------------------------------------------------------------------------
+# tf.data pipelines
+# ---------------------------------------------------------------------------------------------
+
+
+def load_split(builder, info: DatasetInfo, split: str, *, role: str, smoke: bool, seed: int):
+    """(input, label) examples of one split: images resized to the model size, uint8."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    read = tfds.ReadConfig(shuffle_seed=seed, try_autocache=False)
+    try:
+        ds = builder.as_dataset(split=split, shuffle_files=role == "train", read_config=read)
+    except (ValueError, KeyError, AssertionError) as e:
+        known = ", ".join(info.splits) or "unknown"
+        raise ZooError(f"bad split {split!r} for {info.name}: {str(e).splitlines()[0]} "
+                       f"(splits: {known})") from None
+    x_key, y_key = info.input_key, info.label_key
+    if info.modality == "image":
+        from zoo.preprocess import maybe_resize
+
+        size = tuple(info.input_shape[:2])
+        channels = info.input_shape[2]
+
+        def select(ex):
+            image = ex[x_key]
+            if image.shape[-1] != channels:  # e.g. RGB model on a grayscale dataset
+                image = tf.image.grayscale_to_rgb(image) if channels == 3 else tf.image.rgb_to_grayscale(image)
+            return maybe_resize(image, size), ex[y_key]
+    else:
+
+        def select(ex):
+            return ex[x_key], ex[y_key]
+
+    ds = ds.map(select, num_parallel_calls=AUTOTUNE)
+    if smoke:
+        ds = ds.take(SMOKE_EXAMPLES[role])
+    return ds
+
+
+def _fits_in_memory(info: DatasetInfo, examples: int | None) -> bool:
+    if examples is None:
+        return False
+    per_example = 1
+    for d in info.input_shape:
+        per_example *= d
+    if info.modality == "text":
+        per_example = 2048  # a generous average for raw review-length strings
+    return examples * per_example < CACHE_LIMIT_BYTES
+
+
+def count(ds) -> int:
+    """Examples in a dataset: its cardinality when known, else one pass over it."""
+    n = int(ds.cardinality())
+    if n >= 0:
+        return n
+    return int(ds.reduce(0, lambda c, _: c + 1))
+
+
+def make_pipeline(
+    ds,
+    info: DatasetInfo,
+    *,
+    batch_size: int,
+    preprocess: Callable,
+    training: bool,
+    seed: int = 0,
+    augment: str = "none",
+    one_hot: bool = True,
+    examples: int | None = None,
+):
+    """Batches of (model input, label): cache, shuffle, augment, batch, preprocess, prefetch."""
+    import tensorflow as tf
+
+    if _fits_in_memory(info, examples):
+        ds = ds.cache()
+    if training:
+        buffer = min(examples or 10_000, 50_000)
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+        if augment != "none" and info.modality == "image":
+            from zoo.preprocess import augment_image
+
+            seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+            ds = tf.data.Dataset.zip((ds, seeds)).map(
+                lambda xy, s: (augment_image(xy[0], s, augment), xy[1]),
+                num_parallel_calls=AUTOTUNE,
+                deterministic=True,
+            )
+    ds = ds.batch(batch_size, num_parallel_calls=AUTOTUNE, deterministic=True)
+    num_classes = info.num_classes
+
+    def finish(x, y):
+        y = tf.cast(y, tf.int32)
+        return preprocess(x), (tf.one_hot(y, num_classes) if one_hot else y)
+
+    return ds.map(finish, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)

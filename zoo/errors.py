@@ -1,0 +1,18 @@
+"""Errors that are the user's to fix: the CLI prints them as one line and exits with code 2."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class ZooError(Exception):
+    """A mistake in the user's input (name, option, file): one line naming the problem and the fix."""
+
+    exit_code = 2
+
+
+def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> str:
+    """Return ' (did you mean a, b?)' for the closest choices, or '' when nothing is close."""
+    close = difflib.get_close_matches(str(word), sorted(set(choices)), n=n, cutoff=0.6)
+    return f" (did you mean {', '.join(close)}?)" if close else ""

@@ -1,0 +1,254 @@
+"""SavedModel export in the TF Serving layout, and loading of runs/exports as prediction targets.
+
+Signatures of an image export:
+  serving_default   image_bytes: tf.string [batch] (encoded JPEG/PNG/GIF/BMP; `_bytes` lets TF
+                    Serving's REST API take base64) -> decoded and resized in-graph
+  serving_images    images: tf.uint8 [batch, height, width, channels], any size
+A text export has serving_default with text: tf.string [batch], tokenized in-graph.
+Every signature returns probabilities (float32 [batch, classes]), class_id (int64 [batch]) and
+class_name (string [batch]); class names come from assets/labels.txt.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from zoo import preprocess
+from zoo.data import DatasetInfo
+from zoo.errors import ZooError
+
+LABELS, META = "labels.txt", "zoo.json"
+
+
+class ServingModule(tf.Module):
+    """The model wrapped with its preprocessing and labels: what is served and what is saved."""
+
+    def __init__(self, model, info: DatasetInfo, asset_dir: Path, meta: dict, vectorizer=None):
+        super().__init__()
+        asset_dir.mkdir(parents=True, exist_ok=True)
+        (asset_dir / LABELS).write_text("\n".join(info.label_names) + "\n", encoding="utf-8")
+        (asset_dir / META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        self.model = model
+        self.vectorizer = vectorizer
+        self.meta_asset = tf.saved_model.Asset(str(asset_dir / META))
+        self.class_names = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                str(asset_dir / LABELS), tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+                tf.string, tf.lookup.TextFileIndex.WHOLE_LINE),
+            default_value="")
+        self.modality = info.modality
+        if info.modality == "image":
+            h, w, c = info.input_shape
+            self.size, self.channels = (h, w), c
+            self.serve_bytes = tf.function(self._serve_bytes, input_signature=[
+                tf.TensorSpec([None], tf.string, name="image_bytes")])
+            self.serve_images = tf.function(self._serve_images, input_signature=[
+                tf.TensorSpec([None, None, None, c], tf.uint8, name="images")])
+        else:
+            self.serve_text = tf.function(self._serve_text, input_signature=[
+                tf.TensorSpec([None], tf.string, name="text")])
+
+    def signatures(self) -> dict:
+        if self.modality == "image":
+            return {"serving_default": self.serve_bytes, "serving_images": self.serve_images}
+        return {"serving_default": self.serve_text}
+
+    def _outputs(self, x):
+        probs = tf.nn.softmax(tf.cast(self.model(x, training=False), tf.float32), axis=-1)
+        class_id = tf.argmax(probs, axis=-1)
+        return {"probabilities": probs, "class_id": class_id,
+                "class_name": self.class_names.lookup(class_id)}
+
+    def _serve_bytes(self, image_bytes):
+        spec = tf.TensorSpec([*self.size, self.channels], tf.uint8)
+        images = tf.map_fn(lambda b: preprocess.decode_image(b, self.channels, self.size),
+                           image_bytes, fn_output_signature=spec)
+        return self._outputs(preprocess.prepare_images(images))
+
+    def _serve_images(self, images):
+        same = tf.reduce_all(tf.shape(images)[1:3] == tf.constant(self.size))
+        images = tf.cond(same, lambda: images,
+                         lambda: preprocess.resize_image(images, self.size))
+        return self._outputs(preprocess.prepare_images(images))
+
+    def _serve_text(self, text):
+        return self._outputs(self.vectorizer(text))
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets: a run directory or an export, used the same way by eval and predict
+# ---------------------------------------------------------------------------------------------
+
+
+class Target:
+    """Something that predicts: ``raw(batch)`` takes uint8 images or strings, gives outputs."""
+
+    kind = "target"
+
+    def __init__(self, path: Path, info: DatasetInfo, meta: dict, fns: dict):
+        self.path, self.info, self.meta, self._fns = path, info, meta, fns
+
+    @property
+    def config(self) -> dict:
+        return self.meta.get("config", {})
+
+    def raw(self, batch) -> dict:
+        if self.info.modality == "image":
+            return self._fns["images"](images=tf.convert_to_tensor(batch, tf.uint8))
+        return self._fns["text"](text=tf.convert_to_tensor(batch, tf.string))
+
+    def encoded(self, blobs: list[bytes]) -> dict:
+        return self._fns["bytes"](image_bytes=tf.constant(blobs, tf.string))
+
+
+def load_run_target(run_path: Path) -> Target:
+    from zoo import runs as runs_lib
+
+    run = runs_lib.open_run(run_path)
+    module = serving_module_for_run(run, Path(tempfile.mkdtemp(prefix="zoo-assets-")))
+    fns = {"images": _kw(module, "serve_images", "images"), "bytes": _kw(module, "serve_bytes",
+           "image_bytes"), "text": _kw(module, "serve_text", "text")}
+    target = Target(run.path, module_info(run), run_meta(run), fns)
+    target.kind = "run"
+    return target
+
+
+def _kw(module, attr, arg):
+    fn = getattr(module, attr, None)
+    return (lambda **kw: fn(kw[arg])) if fn is not None else None
+
+
+def module_info(run) -> DatasetInfo:
+    from zoo import runs as runs_lib
+
+    return DatasetInfo.from_json(runs_lib.read_json(run.file(runs_lib.DATASET)))
+
+
+def run_meta(run) -> dict:
+    from zoo import runs as runs_lib
+
+    metrics = run.file(runs_lib.METRICS)
+    return {
+        "run": str(run.path),
+        "config": run.config(),
+        "dataset": runs_lib.read_json(run.file(runs_lib.DATASET)),
+        "record": run.record(),
+        "metrics": runs_lib.read_json(metrics) if metrics.exists() else None,
+    }
+
+
+def load_keras_model(run):
+    import keras
+
+    import zoo.models  # noqa: F401  (registers the custom layers)
+    from zoo import runs as runs_lib
+
+    path = run.file(runs_lib.MODEL)
+    try:
+        return keras.saving.load_model(str(path), compile=False)
+    except Exception as e:  # a truncated or foreign file: h5py, zipfile and Keras errors differ
+        raise ZooError(f"cannot load {path}: it is corrupted or not a zoo model "
+                       f"({type(e).__name__}); retrain or restore it") from None
+
+
+def serving_module_for_run(run, asset_dir: Path) -> ServingModule:
+    from zoo.preprocess import load_vectorizer
+
+    info = module_info(run)
+    model = load_keras_model(run)
+    vectorizer = load_vectorizer(run.preprocessor_dir) if info.modality == "text" else None
+    return ServingModule(model, info, asset_dir, run_meta(run), vectorizer)
+
+
+def find_export(path: Path) -> Path:
+    """An export version dir; a model dir (saved_models/NAME) resolves to its newest version."""
+    if (path / "saved_model.pb").exists():
+        return path
+    versions = sorted((int(p.name), p) for p in path.iterdir()
+                      if p.name.isdigit() and (p / "saved_model.pb").exists()) if path.is_dir() else []
+    if versions:
+        return versions[-1][1]
+    raise ZooError(f"{path} is neither a run directory nor a SavedModel export")
+
+
+def load_export_target(path: Path) -> Target:
+    path = find_export(path)
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as e:  # corrupted protobufs and missing variables raise many types
+        raise ZooError(f"cannot load SavedModel {path} ({type(e).__name__}): re-export it") from None
+    meta_file = path / "assets" / META
+    if not meta_file.exists():
+        raise ZooError(f"{path} is a SavedModel but not a zoo export (no assets/{META})")
+    meta = json.loads(meta_file.read_text())
+    sigs = loaded.signatures
+    fns = {"images": sigs.get("serving_images"), "text": None, "bytes": None}
+    if meta["dataset"]["modality"] == "image":
+        fns["bytes"] = sigs["serving_default"]
+    else:
+        fns["text"] = sigs["serving_default"]
+    target = Target(path, DatasetInfo.from_json(meta["dataset"]), meta, fns)
+    target.kind = "export"
+    target._loaded = loaded  # keep the resources alive
+    return target
+
+
+def load_target(path: str | Path) -> Target:
+    """A run directory or a SavedModel export (version dir, or model dir for the newest)."""
+    p = Path(path)
+    if not p.exists():
+        raise ZooError(f"{p} does not exist: pass a run directory (runs/NAME) or an export")
+    if (p / "config.json").exists():
+        return load_run_target(p)
+    return load_export_target(p)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing an export
+# ---------------------------------------------------------------------------------------------
+
+
+def next_version(model_dir: Path) -> int:
+    versions = [int(p.name) for p in model_dir.iterdir() if p.name.isdigit()] if model_dir.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def write_export(module: ServingModule, final: Path, check=None) -> Any:
+    """Save to a hidden temporary directory, optionally ``check`` it, then rename: TF Serving
+    never sees half an export or one that failed verification. Returns what ``check`` returned."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        tf.saved_model.save(module, str(tmp), signatures=module.signatures())
+        result = check(tmp) if check else None
+        if final.exists():
+            raise ZooError(f"export {final} appeared while writing; nothing was overwritten")
+        tmp.rename(final)
+        return result
+    except OSError as e:
+        raise ZooError(f"cannot write export {final}: {e.strerror or e} (is the disk full?)") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def compare(expected: dict, got: dict, atol: float = 1e-4) -> dict[str, Any]:
+    p1, p2 = np.asarray(expected["probabilities"]), np.asarray(got["probabilities"])
+    return {
+        "examples": int(len(p1)),
+        "max_abs_diff": float(np.abs(p1 - p2).max()) if len(p1) else 0.0,
+        "same_class": bool((p1.argmax(-1) == np.asarray(got["class_id"])).all()),
+        "ok": bool(len(p1) and np.allclose(p1, p2, atol=atol)
+                   and (p1.argmax(-1) == np.asarray(got["class_id"])).all()),
+    }
+
+
+def encode_png(images: np.ndarray) -> list[bytes]:
+    return [tf.io.encode_png(img).numpy() for img in images]

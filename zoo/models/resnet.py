@@ -1,0 +1,80 @@
+"""ResNets for CIFAR (He et al. 2016, section 4.2): 6n+2 layers, 16/32/64 channels, 3 stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+from zoo.errors import ZooError
+from zoo.models.layers import ZeroPadShortcut, classifier_head
+from zoo.registry import register_model
+
+
+@dataclass(frozen=True)
+class ResNetConfig:
+    depth: int = 20  # 6n + 2: 20, 32, 44, 56, 110
+    widths: tuple[int, ...] = (16, 32, 64)  # channels of the stages
+    shortcut: str = "pad"  # "pad": the paper's parameter-free option A; "projection": 1x1 conv
+    dropout: float = 0.0  # before the classifier
+
+
+def _block(x, filters: int, stride: int, shortcut: str, name: str):
+    conv = lambda f, s, n: layers.Conv2D(f, 3, s, padding="same", use_bias=False,  # noqa: E731
+                                         kernel_initializer="he_normal", name=n)
+    y = conv(filters, stride, f"{name}_conv1")(x)
+    y = layers.BatchNormalization(name=f"{name}_bn1")(y)
+    y = layers.Activation("relu", name=f"{name}_relu1")(y)
+    y = conv(filters, 1, f"{name}_conv2")(y)
+    y = layers.BatchNormalization(name=f"{name}_bn2")(y)
+    if stride != 1 or x.shape[-1] != filters:
+        if shortcut == "pad":
+            x = ZeroPadShortcut(filters, stride, name=f"{name}_shortcut")(x)
+        else:
+            x = layers.Conv2D(filters, 1, stride, use_bias=False, name=f"{name}_proj")(x)
+            x = layers.BatchNormalization(name=f"{name}_proj_bn")(x)
+    return layers.Activation("relu", name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, y]))
+
+
+def build_resnet(info, config: ResNetConfig) -> keras.Model:
+    if (config.depth - 2) % 6:
+        raise ZooError(f"resnet depth must be 6n+2 (20, 32, 44, 56, 110), got {config.depth}")
+    if config.shortcut not in ("pad", "projection"):
+        raise ZooError(f"resnet shortcut must be 'pad' or 'projection', got {config.shortcut!r}")
+    blocks = (config.depth - 2) // 6
+    inputs = keras.Input(info.input_shape, name="inputs")
+    x = layers.Conv2D(config.widths[0], 3, padding="same", use_bias=False,
+                      kernel_initializer="he_normal", name="stem_conv")(inputs)
+    x = layers.Activation("relu", name="stem_relu")(layers.BatchNormalization(name="stem_bn")(x))
+    for stage, filters in enumerate(config.widths):
+        for b in range(blocks):
+            stride = 2 if stage > 0 and b == 0 else 1
+            x = _block(x, filters, stride, config.shortcut, f"stage{stage + 1}_block{b + 1}")
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    logits = classifier_head(x, info.num_classes, config.dropout)
+    return keras.Model(inputs, logits, name=f"resnet{config.depth}")
+
+
+# The paper's recipe (SGD 0.1, momentum 0.9, batch 128) on a cosine schedule with a short warmup
+# instead of step decays, and weight decay 5e-4, the usual value for schedules under 200 epochs.
+RECIPE = dict(optimizer="sgd", learning_rate=0.1, momentum=0.9, weight_decay=5e-4,
+              schedule="cosine", warmup_epochs=1, batch_size=128, augment="flip_crop", epochs=30)
+
+
+@register_model(family="resnet", modality="image", builder=build_resnet, recipe=RECIPE, default=True)
+def resnet20() -> ResNetConfig:
+    """ResNet-20 for CIFAR (He et al. 2016), about 0.27M parameters."""
+    return ResNetConfig(depth=20)
+
+
+@register_model(family="resnet", modality="image", builder=build_resnet, recipe=RECIPE)
+def resnet32() -> ResNetConfig:
+    """ResNet-32 for CIFAR (He et al. 2016), about 0.46M parameters."""
+    return ResNetConfig(depth=32)
+
+
+@register_model(family="resnet", modality="image", builder=build_resnet, recipe=RECIPE)
+def resnet56() -> ResNetConfig:
+    """ResNet-56 for CIFAR (He et al. 2016), about 0.85M parameters."""
+    return ResNetConfig(depth=56)

@@ -1,0 +1,127 @@
+"""The model registry: ``@register_model`` variants, listing and creation by name.
+
+A *variant* is a small registered function returning its architecture config (timm style);
+the family's builder turns ``(DatasetInfo, config)`` into an uncompiled ``keras.Model``.
+
+    >>> from zoo import registry
+    >>> [s.name for s in registry.list_models("resnet*")]
+    ['resnet20', 'resnet32', 'resnet56']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from zoo import config as cfg
+from zoo.errors import ZooError, did_you_mean
+
+MODALITIES = ("image", "text")
+
+_REGISTRY: dict[str, "ModelSpec"] = {}
+_FAMILY_DEFAULTS: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the registry knows about one model variant."""
+
+    name: str  # e.g. "resnet20"
+    family: str  # e.g. "resnet"
+    modality: str  # "image" or "text"
+    description: str  # one line, from the variant's docstring
+    config: Any  # the variant's default architecture config (a frozen dataclass)
+    builder: Callable  # (DatasetInfo, config) -> keras.Model
+    recipe: dict = field(default_factory=dict)  # TrainConfig defaults that suit this family
+    default: bool = False  # the variant a bare family name resolves to
+    pretrain: str | None = None  # the pretraining task it supports, e.g. "mlm"
+
+
+def register_model(
+    *,
+    family: str,
+    modality: str,
+    builder: Callable,
+    recipe: dict | None = None,
+    default: bool = False,
+    pretrain: str | None = None,
+) -> Callable:
+    """Decorator registering a variant function that returns its architecture config."""
+    if modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {MODALITIES}")
+
+    def wrap(fn: Callable) -> Callable:
+        name = fn.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        doc = (fn.__doc__ or "").strip().splitlines()
+        _REGISTRY[name] = ModelSpec(
+            name=name,
+            family=family,
+            modality=modality,
+            description=doc[0] if doc else "",
+            config=fn(),
+            builder=builder,
+            recipe=dict(recipe or {}),
+            default=default,
+            pretrain=pretrain,
+        )
+        if default or family not in _FAMILY_DEFAULTS:
+            _FAMILY_DEFAULTS[family] = name
+        return fn
+
+    return wrap
+
+
+def _load() -> None:
+    import zoo.models  # noqa: F401  (registers every family)
+
+
+def list_models(pattern: str | None = None, modality: str | None = None) -> list[ModelSpec]:
+    """Registered variants, filtered by a shell-style pattern and/or modality, sorted by name."""
+    _load()
+    if modality is not None and modality not in MODALITIES:
+        raise ZooError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
+    specs = sorted(_REGISTRY.values(), key=lambda s: (s.family, s.name))
+    if pattern:
+        specs = [
+            s for s in specs if fnmatch.fnmatch(s.name, pattern) or fnmatch.fnmatch(s.family, pattern)
+        ]
+    if modality:
+        specs = [s for s in specs if s.modality == modality]
+    return specs
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec of a variant, or of a family's default variant; unknown names raise ZooError."""
+    _load()
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if name in _FAMILY_DEFAULTS:
+        return _REGISTRY[_FAMILY_DEFAULTS[name]]
+    names = list(_REGISTRY) + list(_FAMILY_DEFAULTS)
+    raise ZooError(f"unknown model {name!r}{did_you_mean(name, names)}; `zoo models` lists them")
+
+
+def model_config(name: str, overrides: dict | None = None) -> Any:
+    """The variant's architecture config with ``overrides`` applied strictly."""
+    spec = get_spec(name)
+    return cfg.replace(spec.config, overrides or {}, where=f"model ({spec.name})")
+
+
+def create_model(name: str, info: Any, overrides: dict | None = None):
+    """Build an uncompiled ``keras.Model`` of ``name`` for the dataset described by ``info``."""
+    spec = get_spec(name)
+    if info.modality != spec.modality:
+        raise ZooError(
+            f"model {spec.name} takes {spec.modality} input but dataset {info.name} is "
+            f"{info.modality} data; pick a {info.modality} model (`zoo models --modality "
+            f"{info.modality}`)"
+        )
+    return spec.builder(info, model_config(name, overrides))
+
+
+def config_fields(spec: ModelSpec) -> dict[str, Any]:
+    return {f.name: getattr(spec.config, f.name) for f in dataclasses.fields(spec.config)}
