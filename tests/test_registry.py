@@ -126,3 +126,35 @@ def test_zero_pad_shortcut_round_trip():
     assert y.shape == (1, 2, 2, 8)
     assert y[..., :2].sum() == 0 and y[..., 6:].sum() == 0 and y[..., 2:6].sum() == 16
     assert dataclasses.is_dataclass(registry.get_spec("cnn").config)
+
+
+def _custom_layers():
+    from zoo.models.layers import ZeroPadShortcut
+    from zoo.models.transformer import PaddingMask, PositionEmbedding, TransformerBlock
+
+    return [
+        (ZeroPadShortcut(8, 2), np.ones((1, 4, 4, 4), "float32")),
+        (PositionEmbedding(6), np.ones((2, 5, 8), "float32")),
+        (TransformerBlock(2, 16, dropout=0.1, norm_first=False, drop_path=0.1),
+         np.ones((2, 5, 8), "float32")),
+        (PaddingMask(), np.array([[3, 0, 0], [0, 0, 0]], "int32")),
+    ]
+
+
+@pytest.mark.parametrize("layer,x", _custom_layers(), ids=lambda v: type(v).__name__)
+def test_custom_layer_config_round_trip(layer, x):
+    """KerasHub's lesson: get_config must match __init__ key for key."""
+    y = keras.ops.convert_to_numpy(layer(x))
+    again = type(layer).from_config(layer.get_config())
+    assert again.get_config() == layer.get_config()
+    again(x)
+    if layer.weights:
+        again.set_weights(layer.get_weights())
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(again(x)), y, atol=1e-6)
+
+
+def test_padding_mask_keeps_first_position():
+    from zoo.models.transformer import PaddingMask
+
+    mask = keras.ops.convert_to_numpy(PaddingMask()(np.array([[0, 0], [5, 0]], "int32")))
+    assert mask.tolist() == [[True, False], [True, False]]

@@ -219,13 +219,14 @@ def train(
                                                    config.max_tokens, config.sequence_length,
                                                    config.standardize)
         info = dataclasses.replace(info, vocab_size=int(vectorizer.vocabulary_size()))
-        prep = vectorizer
+        pipe = dict(encode=vectorizer)
     else:
-        prep = preprocess.prepare_images
+        pipe = dict(preprocess=preprocess.prepare_images)
     n_train = data.count(train_raw)
     if n_train == 0:
         raise ZooError(f"the training split {info.train_split} of {info.name} is empty")
-    pipe = dict(info=info, batch_size=config.batch_size, preprocess=prep)
+    train_raw = train_raw.apply(tf.data.experimental.assert_cardinality(n_train))
+    pipe.update(info=info, batch_size=config.batch_size)
     train_ds = data.make_pipeline(train_raw, training=True, seed=config.seed,
                                   augment=config.augment, examples=n_train, **pipe)
     val_ds = data.make_pipeline(val_raw, training=False, examples=None, **pipe)
@@ -349,8 +350,7 @@ def evaluate(
     data.ensure_prepared(builder)
     split = split or info.test_split
     raw = data.load_split(builder, info, split, role="test", smoke=smoke, seed=0)
-    ds = data.make_pipeline(raw, info, batch_size=batch_size, preprocess=lambda x: x,
-                            training=False, one_hot=False)
+    ds = data.make_pipeline(raw, info, batch_size=batch_size, training=False, one_hot=False)
     probs, labels = evaluation.predict_dataset(lambda x: tgt.raw(x)["probabilities"], ds)
     if len(labels) == 0:
         raise ZooError(f"split {split!r} of {name} is empty")
@@ -408,7 +408,7 @@ def _verify_export(run, module, path: Path) -> dict[str, Any]:
     info = export_lib.module_info(run)
     config = run.config()
     builder = data.get_builder(info.name, config.get("data_dir"))
-    if not data.is_prepared(builder) and not _mocked():
+    if not data.is_available(builder):
         raise ZooError(f"--verify needs {info.name}'s test split, which is not prepared here")
     raw = data.load_split(builder, info, info.test_split, role="test", smoke=True, seed=0)
     xs = np.stack([x for x, _ in raw.take(32).as_numpy_iterator()]) if info.modality == "image" \
@@ -430,13 +430,6 @@ def _verify_export(run, module, path: Path) -> dict[str, Any]:
     if not all(c["ok"] for c in checks.values()):
         raise ZooError(f"export verification failed ({checks}); nothing was written")
     return checks
-
-
-def _mocked() -> bool:
-    import tensorflow_datasets as tfds
-
-    return getattr(tfds.core.DatasetBuilder.download_and_prepare, "__name__", "") == \
-        "mock_download_and_prepare"
 
 
 def predict(target: str | Path, inputs: Sequence[str], top_k: int = 5) -> list[dict[str, Any]]:

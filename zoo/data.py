@@ -158,7 +158,9 @@ def inspect(
         input_shape = (h, w, c or 3)
     else:
         input_shape = (sequence_length,)
-    train, val, test = _choose_splits(splits, val_fraction, notes)
+    unlabeled = unlabeled_splits(builder, splits, y_key) if splits and is_prepared(builder) \
+        else set()
+    train, val, test = _choose_splits(splits, val_fraction, notes, unlabeled)
     return DatasetInfo(
         name=name,
         modality=modality,
@@ -177,11 +179,15 @@ def inspect(
     )
 
 
-def _choose_splits(splits: dict[str, int], val_fraction: float, notes: list[str]):
-    """-> (train, validation, test) split strings. Unlabeled splits are never chosen."""
+def _choose_splits(splits: dict[str, int], val_fraction: float, notes: list[str],
+                   unlabeled: set[str] = frozenset()):
+    """-> (train, validation, test) split strings. Unlabeled splits are never chosen: when the
+    test split is unlabeled, the labeled validation split becomes the test split and validation
+    is carved from train."""
     if splits and "train" not in splits:
         raise ZooError(f"dataset has no 'train' split (splits: {', '.join(splits)})")
-    if "validation" in splits:
+    test_labeled = "test" in splits and "test" not in unlabeled
+    if "validation" in splits and test_labeled:
         val, train = "validation", "train"
     else:
         n = splits.get("train")
@@ -192,16 +198,43 @@ def _choose_splits(splits: dict[str, int], val_fraction: float, notes: list[str]
             pct = int(round(100 * (1 - val_fraction)))
             train, val = f"train[:{pct}%]", f"train[{pct}%:]"
         notes.append(f"no validation split: {val} of train held out for validation")
-    if not splits or "test" in splits:
+    if not splits or test_labeled:
         test = "test"
+    elif "validation" in splits:
+        test = "validation"
+        why = "is unlabeled" if "test" in splits else "is missing"
+        notes.append(f"the test split {why}: final metrics are on the labeled 'validation' split")
     else:
         test = val
-        notes.append(f"no test split: final metrics are on the validation split {val}")
+        notes.append(f"no labeled test split: final metrics are on the held-out {val}")
     return train, val, test
 
 
 def is_prepared(builder) -> bool:
     return bool(builder.is_prepared())
+
+
+def is_available(builder) -> bool:
+    """Prepared, or served by TFDS's test mock (which reports datasets as unprepared)."""
+    import tensorflow_datasets as tfds
+
+    mocked = getattr(tfds.core.DatasetBuilder.download_and_prepare, "__name__", "") == \
+        "mock_download_and_prepare"
+    return mocked or is_prepared(builder)
+
+
+def unlabeled_splits(builder, info_splits: dict, label_key: str, probe: int = 64) -> set[str]:
+    """Splits whose first examples all carry label -1 (e.g. GLUE test sets): never evaluated on.
+    An 'unsupervised' split is unlabeled by name."""
+    out = {s for s in info_splits if s == "unsupervised"}
+    for split in info_splits:
+        if split in out or split == "train":
+            continue
+        ds = builder.as_dataset(split=split).take(probe)
+        labels = [int(ex[label_key]) for ex in ds.as_numpy_iterator()]
+        if labels and all(v < 0 for v in labels):
+            out.add(split)
+    return out
 
 
 def ensure_prepared(builder, download: bool = True) -> None:
@@ -282,6 +315,7 @@ def load_split(builder, info: DatasetInfo, split: str, *, role: str, smoke: bool
             return ex[x_key], ex[y_key]
 
     ds = ds.map(select, num_parallel_calls=AUTOTUNE)
+    ds = ds.filter(lambda x, y: y >= 0)  # unlabeled examples (label -1) never count
     if smoke:
         ds = ds.take(SMOKE_EXAMPLES[role])
     return ds
@@ -294,7 +328,7 @@ def _fits_in_memory(info: DatasetInfo, examples: int | None) -> bool:
     for d in info.input_shape:
         per_example *= d
     if info.modality == "text":
-        per_example = 2048  # a generous average for raw review-length strings
+        per_example *= 4  # int32 token ids
     return examples * per_example < CACHE_LIMIT_BYTES
 
 
@@ -311,16 +345,25 @@ def make_pipeline(
     info: DatasetInfo,
     *,
     batch_size: int,
-    preprocess: Callable,
+    preprocess: Callable | None = None,
+    encode: Callable | None = None,
     training: bool,
     seed: int = 0,
     augment: str = "none",
     one_hot: bool = True,
     examples: int | None = None,
 ):
-    """Batches of (model input, label): cache, shuffle, augment, batch, preprocess, prefetch."""
+    """Batches of (model input, label).
+
+    ``encode`` (e.g. the text vectorizer) runs once per example before the cache, in large
+    parallel batches, so tokenization is paid in the first epoch only; ``preprocess`` (e.g. uint8
+    -> float) runs per batch after it, so the cache stays compact. Then shuffle, augment, batch,
+    prefetch."""
     import tensorflow as tf
 
+    if encode is not None:
+        ds = (ds.batch(1024).map(lambda x, y: (encode(x), y), num_parallel_calls=AUTOTUNE)
+              .unbatch())
     if _fits_in_memory(info, examples):
         ds = ds.cache()
     if training:
@@ -340,6 +383,7 @@ def make_pipeline(
 
     def finish(x, y):
         y = tf.cast(y, tf.int32)
-        return preprocess(x), (tf.one_hot(y, num_classes) if one_hot else y)
+        x = preprocess(x) if preprocess is not None else x
+        return x, (tf.one_hot(y, num_classes) if one_hot else y)
 
     return ds.map(finish, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)

@@ -53,10 +53,11 @@ def build_cnn(info, config: CNNConfig) -> keras.Model:
     return keras.Model(inputs, classifier_head(x, info.num_classes, config.dropout), name="cnn")
 
 
-# The tutorial trains with Adam at batch 64 and a constant rate; a cosine decay, label smoothing
-# and flips buy about a point on fashion_mnist at the same 10 epochs (README table).
+# The tutorial trains with Adam at batch 64 and a constant rate; a cosine decay to 0 and label
+# smoothing add most of a point on fashion_mnist at the same 10 epochs. Random flips cost about
+# half a point there in 10 epochs (90.8% vs 91.6%, README), so augmentation is opt-in.
 RECIPE = dict(optimizer="adam", learning_rate=1e-3, schedule="cosine", batch_size=64,
-              label_smoothing=0.1, augment="flip", epochs=10)
+              label_smoothing=0.1, augment="none", epochs=10)
 
 
 @register_model(family="cnn", modality="image", builder=build_cnn, recipe=RECIPE, default=True)
