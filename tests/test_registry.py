@@ -16,6 +16,16 @@ from zoo.export import ServingModule
 ALL = [s.name for s in registry.list_models()]
 
 
+def tf1_serve(path, signature: str, value) -> dict:
+    """Run a signature the way TF Serving does: TF1 loader, session, feeds and fetches by name."""
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], str(path))
+        sig = meta.signature_def[signature]
+        (feed,) = sig.inputs.values()
+        fetches = {k: v.name for k, v in sig.outputs.items()}
+        return sess.run(fetches, {feed.name: value})
+
+
 def tiny_info(modality: str) -> DatasetInfo:
     if modality == "image":
         return DatasetInfo("tiny", "image", "image", "label", 3, ("a", "b", "c"), (32, 32, 3))
@@ -58,7 +68,7 @@ def test_variant_exports_and_reloads(name, tmp_path):
 
         vec = make_vectorizer(50, 12, "lower", [f"w{i}" for i in range(40)])
     module = ServingModule(model, info, tmp_path / "assets", {"dataset": info.to_json()}, vec)
-    tf.saved_model.save(module, str(tmp_path / "sm"), signatures=module.signatures())
+    module.write(tmp_path / "sm")
     loaded = tf.saved_model.load(str(tmp_path / "sm"))
     if spec.modality == "image":
         images = (tiny_input(info, 3) * 255).astype("uint8")
@@ -73,6 +83,12 @@ def test_variant_exports_and_reloads(name, tmp_path):
     np.testing.assert_allclose(got["probabilities"], want["probabilities"], atol=1e-5)
     np.testing.assert_allclose(np.sum(got["probabilities"], -1), 1.0, atol=1e-5)
     assert set(got["class_name"].numpy()) <= {b"a", b"b", b"c"}
+    # TF Serving and saved_model_cli load with the TF1 session loader: check that path too.
+    feed = images if spec.modality == "image" else texts.numpy()
+    sig = "serving_images" if spec.modality == "image" else "serving_default"
+    served = tf1_serve(tmp_path / "sm", sig, feed)
+    np.testing.assert_allclose(served["probabilities"], want["probabilities"], atol=1e-5)
+    np.testing.assert_array_equal(served["class_name"], want["class_name"].numpy())
 
 
 def test_family_name_resolves_to_default_variant():

@@ -225,7 +225,9 @@ def train(
     n_train = data.count(train_raw)
     if n_train == 0:
         raise ZooError(f"the training split {info.train_split} of {info.name} is empty")
+    # Known sizes let Keras size its epochs (the label filter hides them from tf.data).
     train_raw = train_raw.apply(tf.data.experimental.assert_cardinality(n_train))
+    val_raw = val_raw.apply(tf.data.experimental.assert_cardinality(data.count(val_raw)))
     pipe.update(info=info, batch_size=config.batch_size)
     train_ds = data.make_pipeline(train_raw, training=True, seed=config.seed,
                                   augment=config.augment, examples=n_train, **pipe)
@@ -391,7 +393,7 @@ def export(
             check = lambda path: _verify_export(run, module, path)  # noqa: E731
         result = export_lib.write_export(module, final, check)
     out = {"export_dir": str(final), "name": name, "version": version,
-           "signatures": sorted(module.signatures()), "modality": module.modality,
+           "signatures": module.signatures(), "modality": module.modality,
            "verify": result}
     console.print(f"exported {run.name} -> {final}")
     return out

@@ -6,7 +6,8 @@ Signatures of an image export:
   serving_images    images: tf.uint8 [batch, height, width, channels], any size
 A text export has serving_default with text: tf.string [batch], tokenized in-graph.
 Every signature returns probabilities (float32 [batch, classes]), class_id (int64 [batch]) and
-class_name (string [batch]); class names come from assets/labels.txt.
+class_name (string [batch]); class names come from assets/labels.txt, and the run's config,
+dataset facts and metrics from assets.extra/zoo.json.
 """
 
 from __future__ import annotations
@@ -27,17 +28,18 @@ from zoo.errors import ZooError
 LABELS, META = "labels.txt", "zoo.json"
 
 
-class ServingModule(tf.Module):
-    """The model wrapped with its preprocessing and labels: what is served and what is saved."""
+class ServingModule:
+    """The model wrapped with its preprocessing and labels: what is served, in memory (runs) and
+    in the SavedModel (exports, written through Keras's ``ExportArchive``)."""
 
     def __init__(self, model, info: DatasetInfo, asset_dir: Path, meta: dict, vectorizer=None):
-        super().__init__()
         asset_dir.mkdir(parents=True, exist_ok=True)
         (asset_dir / LABELS).write_text("\n".join(info.label_names) + "\n", encoding="utf-8")
-        (asset_dir / META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        self.meta = meta
         self.model = model
         self.vectorizer = vectorizer
-        self.meta_asset = tf.saved_model.Asset(str(asset_dir / META))
+        if vectorizer is not None and not vectorizer.built:
+            vectorizer(tf.constant([""]))  # builds it (a loaded vocabulary is not built yet)
         self.class_names = tf.lookup.StaticHashTable(
             tf.lookup.TextFileInitializer(
                 str(asset_dir / LABELS), tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
@@ -47,18 +49,39 @@ class ServingModule(tf.Module):
         if info.modality == "image":
             h, w, c = info.input_shape
             self.size, self.channels = (h, w), c
-            self.serve_bytes = tf.function(self._serve_bytes, input_signature=[
-                tf.TensorSpec([None], tf.string, name="image_bytes")])
-            self.serve_images = tf.function(self._serve_images, input_signature=[
-                tf.TensorSpec([None, None, None, c], tf.uint8, name="images")])
+            self.specs = {
+                "serving_default": (self._serve_bytes, [tf.TensorSpec([None], tf.string,
+                                                                      name="image_bytes")]),
+                "serving_images": (self._serve_images, [tf.TensorSpec([None, None, None, c],
+                                                                      tf.uint8, name="images")]),
+            }
+            self.serve_bytes = tf.function(*self.specs["serving_default"])
+            self.serve_images = tf.function(*self.specs["serving_images"])
         else:
-            self.serve_text = tf.function(self._serve_text, input_signature=[
-                tf.TensorSpec([None], tf.string, name="text")])
+            self.specs = {"serving_default": (self._serve_text, [tf.TensorSpec([None], tf.string,
+                                                                              name="text")])}
+            self.serve_text = tf.function(*self.specs["serving_default"])
 
-    def signatures(self) -> dict:
-        if self.modality == "image":
-            return {"serving_default": self.serve_bytes, "serving_images": self.serve_images}
-        return {"serving_default": self.serve_text}
+    def write(self, path: Path) -> None:
+        """Save as a SavedModel. ``ExportArchive`` tracks the variables the endpoints use and the
+        lookup tables (labels, vocabulary), which the TF1-style loader of TF Serving and
+        saved_model_cli needs; the run's metadata goes to assets.extra/zoo.json."""
+        import keras
+
+        archive = keras.export.ExportArchive()
+        archive.track(self.model)
+        if self.vectorizer is not None:
+            archive.track(self.vectorizer)
+        archive.track(self.class_names)
+        for name, (fn, signature) in self.specs.items():
+            archive.add_endpoint(name, fn, input_signature=signature)
+        archive.write_out(str(path), verbose=False)
+        extra = path / "assets.extra"
+        extra.mkdir(exist_ok=True)
+        (extra / META).write_text(json.dumps(self.meta, indent=2, default=str) + "\n")
+
+    def signatures(self) -> list[str]:
+        return sorted(self.specs)
 
     def _outputs(self, x):
         probs = tf.nn.softmax(tf.cast(self.model(x, training=False), tf.float32), axis=-1)
@@ -184,9 +207,9 @@ def load_export_target(path: Path) -> Target:
         loaded = tf.saved_model.load(str(path))
     except Exception as e:  # corrupted protobufs and missing variables raise many types
         raise ZooError(f"cannot load SavedModel {path} ({type(e).__name__}): re-export it") from None
-    meta_file = path / "assets" / META
+    meta_file = path / "assets.extra" / META
     if not meta_file.exists():
-        raise ZooError(f"{path} is a SavedModel but not a zoo export (no assets/{META})")
+        raise ZooError(f"{path} is a SavedModel but not a zoo export (no assets.extra/{META})")
     meta = json.loads(meta_file.read_text())
     sigs = loaded.signatures
     fns = {"images": sigs.get("serving_images"), "text": None, "bytes": None}
@@ -226,7 +249,7 @@ def write_export(module: ServingModule, final: Path, check=None) -> Any:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
-        tf.saved_model.save(module, str(tmp), signatures=module.signatures())
+        module.write(tmp)
         result = check(tmp) if check else None
         if final.exists():
             raise ZooError(f"export {final} appeared while writing; nothing was overwritten")

@@ -1,0 +1,99 @@
+"""Training throughput of `lstm` on imdb_reviews: the zoo's tf.data pipeline vs the seed's
+plain-Keras recipe (numpy arrays from pad_sequences, model.fit), same model, same batch, one
+process, alternating epochs so both see the same machine load. Prints examples/s and the ratio.
+
+    python scripts/bench_lstm_imdb.py --data-dir ../shared/data/tfds --examples 6400 --rounds 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from zoo import data, registry, training
+from zoo.config import TrainConfig
+from zoo.preprocess import fit_vectorizer
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds = time.perf_counter() - self.start
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--examples", type=int, default=6400, help="training examples per epoch")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--rounds", type=int, default=4, help="timed epochs per side (after 1 warmup)")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+
+    cfg = TrainConfig(model="lstm", dataset="imdb_reviews", max_tokens=10000,
+                      sequence_length=256, batch_size=args.batch_size, epochs=args.rounds + 1)
+    builder = data.get_builder("imdb_reviews", args.data_dir)
+    info = data.inspect("imdb_reviews", args.data_dir, builder=builder)
+    raw = data.load_split(builder, info, "train", role="train", smoke=False, seed=0)
+    raw = raw.take(args.examples).cache()
+    vec = fit_vectorizer(raw.map(lambda x, y: x), cfg.max_tokens, cfg.sequence_length,
+                         cfg.standardize)
+    import dataclasses
+
+    info = dataclasses.replace(info, vocab_size=int(vec.vocabulary_size()))
+
+    # The seed's way: token lists -> pad_sequences -> numpy arrays -> fit(x, y).
+    texts, labels = zip(*raw.as_numpy_iterator())
+    ids = vec(tf.constant(texts)).numpy()
+    seqs = [row[row > 0].tolist() for row in ids]
+    x_np = keras.utils.pad_sequences(seqs, maxlen=cfg.sequence_length)
+    y_np = keras.utils.to_categorical(np.array(labels), info.num_classes)
+
+    # The zoo's way: the same pipeline `zoo train` builds.
+    zoo_ds = data.make_pipeline(raw, info, batch_size=cfg.batch_size, encode=vec, training=True,
+                                examples=args.examples)
+
+    def model():
+        keras.utils.set_random_seed(0)
+        m = registry.create_model("lstm", info)
+        training.compile_model(m, cfg, info.num_classes, -(-args.examples // cfg.batch_size),
+                               jit_compile=False)
+        return m
+
+    seed_model, zoo_model = model(), model()
+    timer = EpochTimer()
+    seconds = {"seed": [], "zoo": []}
+    for r in range(args.rounds + 1):  # round 0 warms up (tracing, cache fill)
+        seed_model.fit(x_np, y_np, batch_size=cfg.batch_size, epochs=1, shuffle=True, verbose=0,
+                       callbacks=[timer])
+        s = timer.seconds
+        zoo_model.fit(zoo_ds, epochs=1, verbose=0, callbacks=[timer])
+        z = timer.seconds
+        if r:
+            seconds["seed"].append(s)
+            seconds["zoo"].append(z)
+        print(f"round {r}{' (warmup)' if not r else ''}: seed {s:.1f}s  zoo {z:.1f}s", flush=True)
+    rate = {k: args.examples / statistics.median(v) for k, v in seconds.items()}
+    result = {"examples_per_epoch": args.examples, "batch_size": cfg.batch_size,
+              "rounds": args.rounds, "median_epoch_s": {k: statistics.median(v)
+                                                        for k, v in seconds.items()},
+              "examples_per_s": rate, "zoo_vs_seed": rate["zoo"] / rate["seed"],
+              "tensorflow": tf.__version__, "tfds": tfds.__version__}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"seed script {rate['seed']:.0f} ex/s, zoo {rate['zoo']:.0f} ex/s: "
+              f"zoo/seed = {result['zoo_vs_seed']:.2f}x (medians of {args.rounds} epochs)")
+
+
+if __name__ == "__main__":
+    main()
