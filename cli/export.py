@@ -16,8 +16,20 @@ from cli._common import ZooCommand, console, emit_json, json_option
               help="Version number (default: next free). An existing version is never overwritten.")
 @click.option("--verify", is_flag=True,
               help="Reload the export and check it against the Keras model on test examples.")
+@click.option("--format", "fmt", default="savedmodel", show_default=True,
+              help="savedmodel (TF Serving) or tflite (LiteRT, for phones and edge devices).")
+@click.option("--quantize", default="none", show_default=True,
+              help="tflite: none | dynamic | float16 | int8 (post-training quantization).")
+@click.option("--calibration-examples", type=int, default=200, show_default=True,
+              help="tflite int8: training examples used to calibrate activations.")
+@click.option("--int8-io", is_flag=True, help="tflite int8: integer input and output tensors too.")
+@click.option("--eval-examples", type=int, default=None,
+              help="tflite: check on the first N test examples (default: the whole split).")
+@click.option("--select-tf-ops", is_flag=True,
+              help="tflite: allow TensorFlow ops the builtins lack (needs the Flex delegate).")
 @json_option
-def export(run_dir, root, name, version, verify, as_json):
+def export(run_dir, root, name, version, verify, fmt, quantize, calibration_examples, int8_io,
+           eval_examples, select_tf_ops, as_json):
     """Export a trained run as a SavedModel for TF Serving.
 
     \b
@@ -29,13 +41,36 @@ def export(run_dir, root, name, version, verify, as_json):
     Outputs: probabilities, class_id, class_name. Labels and the run's config travel as
     assets (assets/labels.txt, assets/zoo.json).
 
+    With --format tflite, writes ROOT/NAME/tflite-QUANTIZE/ (model.tflite, labels.txt,
+    zoo.json, report.json) and reports size, test accuracy through the TFLite interpreter next to
+    the float SavedModel's, their agreement and latency per example.
+
     \b
     Examples:
       zoo export runs/cnn-fashion_mnist-20261126-101500 --verify
       zoo export runs/r20 --name resnet20_cifar --version 3
+      zoo export runs/cnn-fashion_mnist --format tflite --quantize int8
     """
     from zoo import api
+    from zoo.errors import ZooError
 
+    if fmt == "tflite":
+        result = api.export_tflite(run_dir, root, name, quantize, calibration_examples, int8_io,
+                                   eval_examples, select_tf_ops, console=console(as_json))
+        if as_json:
+            emit_json(result)
+        else:
+            console(False).print(
+                f"size {result['tflite_bytes']:,} bytes ({result['size_ratio']}x smaller than the "
+                f"SavedModel); accuracy {result['tflite_accuracy']:.4f} vs SavedModel "
+                f"{result['savedmodel_accuracy']:.4f} on {result['examples']} examples, agreement "
+                f"{result['agreement']:.4f}; {result['tflite_ms_per_example']:.3f} ms/example vs "
+                f"{result['savedmodel_ms_per_example']:.3f}")
+        return
+    if fmt != "savedmodel":
+        raise ZooError(f"unknown --format {fmt!r}; choose savedmodel or tflite")
+    if quantize != "none":
+        raise ZooError("--quantize applies to --format tflite")
     result = api.export(run_dir, root, name, version, verify, console=console(as_json))
     if as_json:
         emit_json(result)

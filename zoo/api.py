@@ -489,3 +489,86 @@ def prepare_data(name: str, from_dir: str, data_dir: str | None = None) -> dict[
     info = data.prepare_offline(name, from_dir, data_dir)
     return {"dataset": name, "data_dir": data_dir, "modality": info.modality,
             "num_classes": info.num_classes, "splits": info.splits}
+
+
+def export_tflite(
+    run_dir: str | Path,
+    root: str | Path = "saved_models",
+    name: str | None = None,
+    quantize: str = "none",
+    calibration_examples: int = 200,
+    int8_io: bool = False,
+    eval_examples: int | None = None,
+    select_tf_ops: bool = False,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Write ROOT/NAME/tflite-QUANTIZE/ (model.tflite, labels, zoo.json, report.json) and check the
+    file against the float SavedModel on the test split through the TFLite interpreter."""
+    import tempfile
+
+    import numpy as np
+    import tensorflow as tf
+
+    from zoo import data, runs, tflite
+    from zoo import export as export_lib
+    from zoo.preprocess import load_vectorizer
+
+    console = _console(console)
+    if quantize not in tflite.QUANTIZE:
+        raise ZooError(f"unknown --quantize {quantize!r}; choose one of {', '.join(tflite.QUANTIZE)}")
+    if calibration_examples < 1 or (eval_examples is not None and eval_examples < 1):
+        raise ZooError("--calibration-examples and --eval-examples must be at least 1")
+    run = runs.open_run(run_dir)
+    name = name or run.name
+    runs.check_run_name(name)
+    out_dir = Path(root) / name / f"tflite-{quantize}"
+    if out_dir.exists():
+        raise ZooError(f"{out_dir} already exists; nothing was overwritten: pass another --name")
+    info = export_lib.module_info(run)
+    builder = data.get_builder(info.name, run.config().get("data_dir"))
+    if not data.is_available(builder):
+        raise ZooError(f"the TFLite check needs {info.name}'s splits, which are not prepared here")
+    model = export_lib.load_keras_model(run)
+    vectorizer = load_vectorizer(run.preprocessor_dir) if info.modality == "text" else None
+    prep = tflite.preprocess_fn(info, vectorizer)
+
+    # --- Convert (int8 calibrates on training examples) -----------------------------------------
+    calibration = None
+    if quantize == "int8":
+        raw = data.load_split(builder, info, info.train_split, role="train", smoke=False, seed=0)
+        batch = [x for x, _ in raw.take(calibration_examples).as_numpy_iterator()]
+        calibration = list(prep(np.stack(batch) if info.modality == "image" else np.array(batch)))
+    console.print(f"converting {run.name} to TFLite (quantize {quantize})...")
+    content = tflite.convert(model, info, quantize, calibration, int8_io, select_tf_ops)
+    interpreter = tflite.Interpreter(content)
+
+    # --- Compare with the float SavedModel on the test split ------------------------------------
+    test = data.load_split(builder, info, info.test_split, role="test", smoke=False, seed=0)
+    if eval_examples:
+        test = test.take(eval_examples)
+    pairs = list(test.as_numpy_iterator())
+    raw_x = np.stack([x for x, _ in pairs]) if info.modality == "image" else \
+        np.array([x for x, _ in pairs], dtype=object)
+    labels = np.array([y for _, y in pairs], dtype=np.int64)
+    with tempfile.TemporaryDirectory(prefix="zoo-tflite-") as tmp:
+        module = export_lib.ServingModule(model, info, Path(tmp) / "assets",
+                                          export_lib.run_meta(run), vectorizer)
+        module.write(Path(tmp) / "sm")
+        sm_bytes = tflite.directory_size(Path(tmp) / "sm")
+        sig = tf.saved_model.load(str(Path(tmp) / "sm")).signatures
+        if info.modality == "image":
+            ref = lambda x: sig["serving_images"](images=tf.constant(x))["probabilities"]  # noqa: E731
+        else:
+            ref = lambda x: sig["serving_default"](text=tf.constant(x))["probabilities"]  # noqa: E731
+        console.print(f"checking on {len(labels)} test examples through the interpreter...")
+        report = tflite.compare(interpreter, prep, ref, raw_x, labels)
+    report.update(quantize=quantize, int8_io=int8_io, tflite_bytes=len(content),
+                  savedmodel_bytes=sm_bytes, size_ratio=round(sm_bytes / len(content), 2),
+                  split=info.test_split)
+    meta = {**export_lib.run_meta(run), "tflite": report,
+            "input": "float32 images in [0, 1]" if info.modality == "image" and not int8_io
+            else ("uint8 pixels" if info.modality == "image" else "int32 token ids")}
+    tflite.write(out_dir, content, info, meta, run)
+    runs.write_json(out_dir / tflite.REPORT_FILE, report)
+    console.print(f"exported {run.name} -> {out_dir / tflite.MODEL_FILE}")
+    return {"export_dir": str(out_dir), "file": str(out_dir / tflite.MODEL_FILE), **report}

@@ -223,13 +223,48 @@ def load_export_target(path: Path) -> Target:
     return target
 
 
+def load_tflite_target(path: Path) -> Target:
+    """A TFLite export: its directory or its model.tflite."""
+    from zoo import tflite
+    from zoo.preprocess import load_vectorizer
+
+    folder = path.parent if path.is_file() else path
+    meta_file = folder / "zoo.json"
+    if not meta_file.exists():
+        raise ZooError(f"{path} is not a zoo TFLite export (no zoo.json beside model.tflite)")
+    meta = json.loads(meta_file.read_text())
+    info = DatasetInfo.from_json(meta["dataset"])
+    interpreter = tflite.Interpreter(folder / tflite.MODEL_FILE)
+    vectorizer = load_vectorizer(folder / "preprocessor") if info.modality == "text" else None
+    prep = tflite.preprocess_fn(info, vectorizer)
+
+    def run(x):
+        probs = interpreter(prep(np.asarray(x)))
+        class_id = probs.argmax(-1)
+        return {"probabilities": probs, "class_id": class_id,
+                "class_name": np.array([info.label_names[i] for i in class_id])}
+
+    def from_bytes(blobs):
+        size, channels = tuple(info.input_shape[:2]), info.input_shape[2]
+        return run(np.stack([preprocess.decode_image(b, channels, size).numpy() for b in blobs]))
+
+    fns = {"images": lambda images: run(images), "text": lambda text: run(text),
+           "bytes": lambda image_bytes: from_bytes(image_bytes.numpy())}
+    target = Target(folder, info, meta, fns)
+    target.kind = "tflite"
+    return target
+
+
 def load_target(path: str | Path) -> Target:
-    """A run directory or a SavedModel export (version dir, or model dir for the newest)."""
+    """A run directory, a SavedModel export (version dir, or model dir for the newest) or a
+    TFLite export (its directory or model.tflite)."""
     p = Path(path)
     if not p.exists():
         raise ZooError(f"{p} does not exist: pass a run directory (runs/NAME) or an export")
     if (p / "config.json").exists():
         return load_run_target(p)
+    if p.suffix == ".tflite" or (p / "model.tflite").exists():
+        return load_tflite_target(p)
     return load_export_target(p)
 
 

@@ -1,0 +1,54 @@
+"""A minimal Python client for a zoo image export: sends PNG/JPEG bytes, prints class names.
+
+Two ways to reach the model:
+  * --export DIR : load the SavedModel in this process and call `serving_default` with the bytes
+  * --url URL    : POST to TF Serving's REST API, e.g. http://127.0.0.1:8501/v1/models/NAME:predict
+                   (the `image_bytes` input takes base64 as {"b64": ...}, thanks to its suffix)
+
+    python scripts/client.py --export saved_models/cnn-fashion_mnist/1 shoe.png shirt.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import urllib.request
+
+
+def via_rest(url: str, blobs: list[bytes]) -> list[dict]:
+    body = {"signature_name": "serving_default",
+            "instances": [{"image_bytes": {"b64": base64.b64encode(b).decode()}} for b in blobs]}
+    req = urllib.request.Request(url, json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.load(resp)["predictions"]
+
+
+def via_savedmodel(export_dir: str, blobs: list[bytes]) -> list[dict]:
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+    out = serve(image_bytes=tf.constant(blobs))
+    return [{"class_name": n.decode(), "class_id": int(i), "probabilities": p.tolist()}
+            for n, i, p in zip(out["class_name"].numpy(), out["class_id"].numpy(),
+                               out["probabilities"].numpy())]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--export", help="SavedModel version directory")
+    where.add_argument("--url", help="TF Serving REST predict URL")
+    p.add_argument("images", nargs="+")
+    args = p.parse_args()
+    blobs = [open(path, "rb").read() for path in args.images]
+    preds = via_rest(args.url, blobs) if args.url else via_savedmodel(args.export, blobs)
+    for path, pred in zip(args.images, preds):
+        name = pred["class_name"]
+        print(f"{path}: {name.decode() if isinstance(name, bytes) else name} "
+              f"({max(pred['probabilities']):.3f})")
+
+
+if __name__ == "__main__":
+    main()
