@@ -25,8 +25,8 @@ def main(debug: bool) -> None:
     """
 
 
-from cli import data, evaluate, export, models, predict, train  # noqa: E402
+from cli import data, datasets, doctor, evaluate, export, models, predict, runs, train  # noqa: E402
 
 for command in (models.models, train.train, evaluate.eval_command, export.export,
-                predict.predict, data.data):
+                predict.predict, data.data, datasets.datasets, runs.runs, doctor.doctor):
     main.add_command(command)

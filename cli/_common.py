@@ -143,7 +143,9 @@ def console(as_json: bool):
     """Human output: stdout normally, stderr when stdout carries JSON."""
     from rich.console import Console
 
-    return Console(stderr=as_json, highlight=False, soft_wrap=True, markup=False)
+    stream = sys.stderr if as_json else sys.stdout
+    width = None if stream.isatty() else 160  # logs and pipes: no wrapping at 80 columns
+    return Console(stderr=as_json, highlight=False, soft_wrap=True, markup=False, width=width)
 
 
 def emit_json(data: Any) -> None:

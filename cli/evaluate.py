@@ -13,9 +13,11 @@ from cli._common import ZooCommand, console, data_dir_option, emit_json, json_op
 @click.option("--split", default=None, help="TFDS split, e.g. test, validation, 'train[:10%]'.")
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--smoke", is_flag=True, help="Only the first 64 examples.")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None,
+              help="Write confusion.png (and curves.png for a run) into this directory.")
 @data_dir_option
 @json_option
-def eval_command(target, dataset, split, batch_size, smoke, data_dir, as_json):
+def eval_command(target, dataset, split, batch_size, smoke, plot_dir, data_dir, as_json):
     """Evaluate TARGET (a run directory or an exported SavedModel).
 
     Prints loss, accuracy, top-5 accuracy (more than 5 classes), per-class precision, recall
@@ -25,6 +27,7 @@ def eval_command(target, dataset, split, batch_size, smoke, data_dir, as_json):
     Examples:
       zoo eval runs/cnn-fashion_mnist-20261126-101500
       zoo eval saved_models/cnn-fashion_mnist/1 --split test --json
+      zoo eval saved_models/cnn-fashion_mnist/1 --plot plots/
     """
     from rich.table import Table
 
@@ -33,7 +36,7 @@ def eval_command(target, dataset, split, batch_size, smoke, data_dir, as_json):
 
     if batch_size < 1:
         raise ZooError(f"--batch-size must be at least 1, got {batch_size}")
-    report = api.evaluate(target, dataset, split, data_dir, batch_size, smoke)
+    report = api.evaluate(target, dataset, split, data_dir, batch_size, smoke, plot_dir)
     if as_json:
         emit_json(report)
         return

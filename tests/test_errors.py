@@ -1,6 +1,7 @@
 """Every user mistake: exit code 2, one line naming problem and fix, no traceback, and nothing
 written or changed."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -8,11 +9,43 @@ import pytest
 from helpers import assert_one_line_error, tree, zoo
 
 
-@pytest.fixture
-def trained(mock_tfds, workdir):
-    zoo("train", "cnn", "-d", "mnist", "--smoke", "--run-name", "done", "--data-dir", "tfds")
-    zoo("export", "runs/done")
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory):
+    """Built once for the module: the error cases below must not change it (checked)."""
+    import os
+
+    import tensorflow_datasets as tfds
+
+    workdir = tmp_path_factory.mktemp("errors")
+    old = os.getcwd()
+    os.chdir(workdir)
+    try:
+        with tfds.testing.mock_data(num_examples=24):
+            _populate(workdir)
+    finally:
+        os.chdir(old)
     return workdir
+
+
+@pytest.fixture
+def trained(trained_dir, mock_tfds, monkeypatch):
+    monkeypatch.chdir(trained_dir)
+    return trained_dir
+
+
+def _populate(workdir):
+    zoo("train", "cnn", "-d", "mnist", "--smoke", "--run-name", "done", "--data-dir", "tfds")
+    zoo("train", "lstm", "-d", "imdb_reviews", "--smoke", "--run-name", "text", "--data-dir",
+        "tfds", "--max-tokens", "100", "--sequence-length", "8")
+    zoo("export", "runs/done")
+    half = workdir / "runs" / "half"
+    half.mkdir()
+    shutil.copy(workdir / "runs" / "done" / "config.json", half / "config.json")
+    shutil.copytree(workdir / "runs" / "done", workdir / "runs" / "broken")
+    (workdir / "runs" / "broken" / "model.keras").write_bytes(b"not a keras file")
+    (workdir / "runs" / "junk").mkdir()
+    (workdir / "runs" / "junk" / "notes.md").write_text("mine")
+    (workdir / "notes.txt").write_text("not an image")
 
 
 CASES = [
@@ -35,17 +68,48 @@ CASES = [
     (["predict", "runs/done", "nothing.png"], "does not exist"),
     (["predict", "runs/done", "notes.txt"], "not an image"),
     (["models", "info", "vit_huge"], "unknown model"),
+    (["train", "cnn", "-d", "mnist", "--no-download"], "zoo data prepare mnist"),
+    (["train", "cnn", "-d", "mnist", "--strategy", "mirrored", "--batch-size", "3"],
+     "does not split evenly"),
+    (["train", "cnn", "-d", "mnist", "--image-size", "12"], "at least 18x18"),
+    (["train", "cnn", "-d", "mnist", "--config", "missing.yaml"], "does not exist"),
+    (["train", "cnn", "-d", "mnist", "--set", "epochs=many"], "must be an integer"),
+    (["train", "cnn", "-d", "mnist", "--run-name", "../escape"], "run name"),
+    (["train", "cnn", "-d", "mnist", "--run-name", "junk"], "not a run directory"),
+    (["eval", "runs/half"], "no trained model yet"),
+    (["eval", "runs/broken"], "corrupted"),
+    (["export", "runs/half"], "no trained model yet"),
+    (["predict", "runs/text", "   "], "empty text"),
+    (["predict", "runs/text", "caf\udce9"], "not valid UTF-8"),
+    (["predict", "runs/done", "notes.txt", "--top-k", "0"], "--top-k"),
+    (["export", "runs/done", "--format", "onnx"], "--format"),
+    (["export", "runs/done", "--quantize", "int8"], "--format tflite"),
+    (["runs", "--sort", "speed"], "cannot sort"),
     (["train", "--bogus-option"], "No such option"),
 ]
 
 
 @pytest.mark.parametrize("args,needle", CASES, ids=[" ".join(a) for a, _ in CASES])
 def test_usage_errors(args, needle, trained):
-    Path("notes.txt").write_text("not an image")
     before = tree(trained)
     result = zoo(*args, ok=False)
     assert_one_line_error(result, needle)
     assert tree(trained) == before, "an error case wrote or changed files"
+
+
+def test_full_disk_is_one_line(trained, monkeypatch):
+    """Writing JSON on a full disk gives the clear error, and leaves no temporary file."""
+    import errno
+
+    from zoo import runs
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(runs.ZooError, match="disk full"):
+        runs.write_json(trained / "x.json", {"a": 1})
+    assert not list(trained.glob("x.json*"))
 
 
 def test_debug_shows_traceback(mock_tfds, workdir):

@@ -298,10 +298,27 @@ def train(
     if report.is_chief:
         model.save(str(run.file(runs.MODEL)))
         runs.write_json(run.file(runs.METRICS), summary)
+        summary["plots"] = write_plots(run.path / "plots", metrics, info.label_names,
+                                       run.file(runs.HISTORY), console)
         run.update_record(status="finished", finished=_now())
     console.print(f"test accuracy {metrics['accuracy']:.4f} ({info.test_split}, "
                   f"{metrics['examples']} examples) in {summary['wall_time_s']}s -> {run.path}")
     return summary
+
+
+def write_plots(folder: Path, metrics: dict, names, history: Path | None,
+                console: Console) -> list[str]:
+    """Training curves and confusion matrix as PNG files (needs matplotlib: the plots extra)."""
+    from zoo import plots
+
+    if not plots.available():
+        console.print("note: no plots (install matplotlib: pip install 'zoo[plots]')")
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    out = [plots.confusion_matrix(metrics["confusion_matrix"], names, folder / "confusion.png")]
+    if history is not None and history.exists():
+        out.append(plots.training_curves(history, folder / "curves.png"))
+    return [str(p) for p in out]
 
 
 def _scratch_dir(name: str) -> str:
@@ -332,8 +349,10 @@ def evaluate(
     data_dir: str | None = None,
     batch_size: int = 256,
     smoke: bool = False,
+    plot_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Loss, accuracy, top-5, per-class precision/recall/F1 and confusion matrix of a target."""
+    """Loss, accuracy, top-5, per-class precision/recall/F1 and confusion matrix of a target;
+    with ``plot_dir``, PNG plots too (confusion matrix, and training curves for a run)."""
     from zoo import data, evaluation
     from zoo.export import load_target
 
@@ -357,7 +376,12 @@ def evaluate(
     if len(labels) == 0:
         raise ZooError(f"split {split!r} of {name} is empty")
     report = evaluation.classification_report(probs, labels, info.label_names)
-    return {"target": str(tgt.path), "kind": tgt.kind, "dataset": name, "split": split, **report}
+    out = {"target": str(tgt.path), "kind": tgt.kind, "dataset": name, "split": split, **report}
+    if plot_dir:
+        history = Path(tgt.path) / "history.csv" if tgt.kind == "run" else None
+        out["plots"] = write_plots(Path(plot_dir), report, info.label_names, history,
+                                   _console(None))
+    return out
 
 
 def export(
@@ -480,6 +504,10 @@ def _read_image(path: str) -> bytes:
 def _check_text(text: str) -> str:
     if not text.strip():
         raise ZooError("empty text input: pass the text to classify as an argument")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8 arrive as lone surrogates
+        raise ZooError("text input is not valid UTF-8: re-encode it as UTF-8") from None
     return text
 
 
@@ -572,3 +600,122 @@ def export_tflite(
     runs.write_json(out_dir / tflite.REPORT_FILE, report)
     console.print(f"exported {run.name} -> {out_dir / tflite.MODEL_FILE}")
     return {"export_dir": str(out_dir), "file": str(out_dir / tflite.MODEL_FILE), **report}
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs, datasets, doctor
+# ---------------------------------------------------------------------------------------------
+
+RUN_SORT_KEYS = ("name", "model", "dataset", "status", "test_accuracy", "best_val_accuracy",
+                 "started")
+
+
+def run_row(run) -> dict[str, Any]:
+    """One line of `zoo runs`: what, how far, how good."""
+    from zoo import runs, training
+
+    try:
+        config = run.config()
+    except ZooError:
+        config = {}
+    record = run.record()
+    metrics_file = run.file(runs.METRICS)
+    metrics = runs.read_json(metrics_file) if metrics_file.exists() else {}
+    best = training.best_so_far(run.file(runs.HISTORY))
+    done = 0
+    if run.file(runs.HISTORY).exists():
+        done = max(0, len(run.file(runs.HISTORY).read_text().strip().splitlines()) - 1)
+    return {
+        "name": run.name, "path": str(run.path), "model": config.get("model"),
+        "dataset": config.get("dataset"), "status": run.status(),
+        "epochs_done": done, "epochs": config.get("epochs"),
+        "best_val_accuracy": best if best > float("-inf") else None,
+        "test_accuracy": metrics.get("test_accuracy"), "started": record.get("started"),
+        "wall_time_s": metrics.get("wall_time_s"),
+    }
+
+
+def list_run_rows(runs_dir: str | Path | None = None, pattern: str | None = None,
+                  sort: str = "started") -> list[dict[str, Any]]:
+    from zoo import runs
+
+    if sort.lstrip("-") not in RUN_SORT_KEYS:
+        raise ZooError(f"cannot sort by {sort!r}; choose one of {', '.join(RUN_SORT_KEYS)} "
+                       "(prefix - for descending)")
+    root = Path(runs_dir) if runs_dir else runs.default_runs_dir()
+    rows = [run_row(r) for r in runs.list_runs(root, pattern)]
+    key = sort.lstrip("-")
+    rows.sort(key=lambda r: (r[key] is None, r[key] if r[key] is not None else 0),
+              reverse=sort.startswith("-"))
+    return rows
+
+
+def show_run(path: str | Path) -> dict[str, Any]:
+    from zoo import runs
+
+    run = runs.open_run(path, need_model=False)
+    out = run_row(run)
+    out.update(config=run.config(), record=run.record())
+    metrics = run.file(runs.METRICS)
+    out["metrics"] = runs.read_json(metrics) if metrics.exists() else None
+    return out
+
+
+def datasets(pattern: str | None = None, data_dir: str | None = None) -> list[dict[str, Any]]:
+    from zoo import data
+
+    return data.catalog(pattern, data_dir)
+
+
+def dataset_info(name: str, data_dir: str | None = None) -> dict[str, Any]:
+    from zoo import data
+
+    info = data.inspect(name, data_dir)
+    row = data.describe(name, data_dir) or {}
+    return {**info.to_json(), "prepared": row.get("prepared", False),
+            "version": row.get("version")}
+
+
+def doctor(data_dir: str | None = None) -> dict[str, Any]:
+    """Versions, devices, data directory and prepared datasets, each with a verdict. Makes no
+    network requests: prepared datasets are found by reading the data directory."""
+    import os
+    import platform
+
+    import keras
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    from zoo import __version__
+
+    checks = []
+
+    def check(name, value, ok, advice="", note=""):
+        """``advice`` is shown when the check fails, ``note`` always."""
+        checks.append({"check": name, "value": value, "ok": bool(ok),
+                       "advice": note or ("" if ok else advice)})
+
+    py = platform.python_version()
+    check("python", py, tuple(map(int, py.split(".")[:2])) >= (3, 10), "use Python 3.10+")
+    check("zoo", __version__, True)
+    check("tensorflow", tf.__version__, tf.__version__.startswith("2.21"),
+          "the zoo is tested with TensorFlow 2.21")
+    check("keras", keras.__version__, keras.__version__.startswith("3."), "the zoo needs Keras 3")
+    check("tensorflow_datasets", tfds.__version__, True)
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    tpus = [d.name for d in tf.config.list_logical_devices("TPU")]
+    cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+    check("devices", {"CPU": len(cpus), "GPU": len(gpus), "TPU": len(tpus)}, True,
+          note="" if gpus or tpus else "no GPU/TPU visible: training runs on the CPU")
+    root = Path(data_dir or os.environ.get("TFDS_DATA_DIR") or
+                Path.home() / "tensorflow_datasets").expanduser()
+    check("data_dir", str(root), root.is_dir(),
+          "does not exist yet: `zoo data prepare` or a first download creates it")
+    # <root>/<name>[/<config>]/<version>/dataset_info.json: the name is all but the version.
+    prepared = sorted({"/".join(p.parent.relative_to(root).parts[:-1])
+                       for p in root.glob("**/dataset_info.json")
+                       if "incomplete" not in str(p)}) if root.is_dir() else []
+    check("prepared_datasets", prepared, True,
+          note="" if prepared else "none: datasets would be downloaded on first use, or prepare "
+          "them offline with `zoo data prepare NAME --from DIR`")
+    return {"ok": all(c["ok"] for c in checks), "checks": checks}

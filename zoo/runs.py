@@ -142,6 +142,7 @@ def environment_record() -> dict[str, Any]:
         "keras": keras.__version__,
         "tensorflow_datasets": tfds.__version__,
         "git_commit": _git_commit(),
+        "devices": [d.name for d in tf.config.list_logical_devices()],
     }
 
 

@@ -1,0 +1,100 @@
+"""Runs listing, dataset catalog, doctor, plots, --json keys and the reproducibility record."""
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from helpers import zoo, zoo_json
+
+
+@pytest.fixture
+def two_runs(mock_tfds, workdir):
+    zoo("train", "cnn", "-d", "mnist", "--smoke", "--run-name", "a", "--data-dir", "tfds")
+    zoo("train", "mlp", "-d", "mnist", "--smoke", "--run-name", "b", "--data-dir", "tfds",
+        "--epochs", "2")
+    return workdir
+
+
+def test_runs_listing_sorting_and_show(two_runs):
+    rows = zoo_json("runs")
+    assert [r["name"] for r in rows] == ["a", "b"]
+    assert {"name", "path", "model", "dataset", "status", "epochs_done", "epochs",
+            "best_val_accuracy", "test_accuracy", "started", "wall_time_s"} <= set(rows[0])
+    assert rows[1]["epochs_done"] == 2 and rows[1]["status"] == "finished"
+    by_model = zoo_json("runs", "--sort", "-model")
+    assert [r["model"] for r in by_model] == ["mlp", "cnn"]
+    assert [r["name"] for r in zoo_json("runs", "b*")] == ["b"]
+    shown = zoo_json("runs", "show", "runs/a")
+    assert shown["config"]["model"] == "cnn"
+    record = shown["record"]
+    for key in ("command", "tensorflow", "keras", "tensorflow_datasets", "python", "devices",
+                "git_commit", "started", "finished"):
+        assert key in record, key
+    text = zoo("runs").output
+    assert "a" in text and "finished" in text
+
+
+def test_run_writes_plots(two_runs):
+    plots = Path("runs/a/plots")
+    assert (plots / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (plots / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    zoo("export", "runs/a")
+    out = zoo_json("eval", "saved_models/a/1", "--plot", "p")
+    assert out["plots"] == ["p/confusion.png"]
+    assert Path("p/confusion.png").stat().st_size > 1000
+
+
+def test_interrupted_status(two_runs):
+    record = json.loads(Path("runs/b/run.json").read_text())
+    record.update(status="running", pid=2**22 + 999)
+    Path("runs/b/run.json").write_text(json.dumps(record))
+    assert {r["name"]: r["status"] for r in zoo_json("runs")}["b"] == "interrupted"
+
+
+def test_datasets_catalog_and_info(tmp_path):
+    rows = zoo_json("datasets", "mnist", "--data-dir", str(tmp_path))
+    assert rows == [{"name": "mnist", "modality": "image", "input": "image", "label": "label",
+                     "classes": 10, "prepared": False, "splits": {}, "version": rows[0]["version"]}]
+    assert zoo_json("datasets", "coco*", "--data-dir", str(tmp_path)) == []  # detection
+    text = {r["name"] for r in zoo_json("datasets", "imdb*", "--data-dir", str(tmp_path))}
+    assert "imdb_reviews/plain_text" in text or "imdb_reviews" in text
+    info = zoo_json("datasets", "info", "ag_news_subset", "--data-dir", str(tmp_path))
+    assert info["modality"] == "text" and info["input_key"] == "description"
+    assert info["num_classes"] == 4 and info["prepared"] is False
+
+
+def test_doctor_reports_without_network(tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("zoo doctor tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    (tmp_path / "mnist" / "3.0.1").mkdir(parents=True)
+    (tmp_path / "mnist" / "3.0.1" / "dataset_info.json").write_text("{}")
+    report = zoo_json("doctor", "--data-dir", str(tmp_path))
+    checks = {c["check"]: c for c in report["checks"]}
+    assert checks["prepared_datasets"]["value"] == ["mnist"]
+    assert {"python", "tensorflow", "keras", "tensorflow_datasets", "devices",
+            "data_dir"} <= set(checks)
+    assert report["ok"] is True
+    assert "ready" in zoo("doctor", "--data-dir", str(tmp_path)).output
+
+
+def test_print_config_shows_resolved_values(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("epochs: 4\n")
+    out = zoo_json("train", "resnet", "-d", "cifar10", "--config", str(cfg), "--set",
+                   "model.dropout=0.2", "--lr", "0.05", "--print-config")
+    assert (out["model"], out["epochs"], out["learning_rate"]) == ("resnet20", 4, 0.05)
+    assert out["model_config"] == {"dropout": 0.2} and out["optimizer"] == "sgd"
+
+
+def test_models_json_and_info():
+    rows = zoo_json("models", "--modality", "image")
+    assert {r["name"] for r in rows} >= {"mlp", "cnn", "resnet20"}
+    assert {"name", "family", "modality", "parameters", "description", "default"} == set(rows[0])
+    info = zoo_json("models", "info", "cnn")
+    assert info["parameters"] == 122_570
+    assert info["flops_per_example"] > 2 * 122_570  # convs reuse their weights
+    assert info["recipe"]["schedule"] == "cosine"
