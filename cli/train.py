@@ -53,10 +53,12 @@ def _choices(values) -> str:
 @data_dir_option
 @click.option("--download/--no-download", default=True, show_default=True,
               help="Download the dataset when it is not prepared.")
+@click.option("--export", "export_to", default=None, metavar="ROOT",
+              help="When training finishes, export the run to ROOT/RUN/1 (verified SavedModel).")
 @click.option("--print-config", is_flag=True, help="Print the resolved config and exit.")
 @json_option
-def train(model, dataset, config_file, sets, run_name, runs_dir, tpu, download, print_config,
-          as_json, **flags):
+def train(model, dataset, config_file, sets, run_name, runs_dir, tpu, download, export_to,
+          print_config, as_json, **flags):
     """Train MODEL on a TFDS image or text classification dataset.
 
     Writes runs/<run-name>/: config.json, dataset.json, checkpoints/, logs/ (TensorBoard),
@@ -81,6 +83,6 @@ def train(model, dataset, config_file, sets, run_name, runs_dir, tpu, download, 
         emit_json(to_dict(config))
         return
     summary = api.train(config, run_name, runs_dir, tpu=tpu, download=download,
-                        console=console(as_json))
+                        export_to=export_to, console=console(as_json))
     if as_json:
         emit_json(summary)

@@ -156,27 +156,20 @@ def train(
     *,
     tpu: str | None = None,
     download: bool = True,
+    export_to: str | Path | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
-    """Train ``config.model`` on ``config.dataset``; returns the run summary (also metrics.json)."""
-    import os
-
+    """Train ``config.model`` on ``config.dataset``; returns the run summary (also metrics.json).
+    With ``export_to``, the chief also exports the finished run there (SavedModel, verified)."""
     import keras
     import tensorflow as tf
 
-    from zoo import data, distribute, evaluation, preprocess, runs, training
+    from zoo import distribute, runs, training
     from zoo.progress import RichProgress
 
     console = _console(console)
     started = time.time()
     spec = registry.get_spec(config.model)
-
-    # --- Run directory: checked now, written only once data and model are known to work --------
-    root = Path(runs_dir) if runs_dir else runs.default_runs_dir()
-    name = run_name or runs.new_run_name(spec.name, config.dataset)
-    runs.check_run_name(name)
-    run = runs.Run(root / name)
-    resuming = _check_existing_run(run, config)
 
     # --- Reproducibility, strategy, precision, XLA ------------------------------------------
     keras.utils.set_random_seed(config.seed)
@@ -186,10 +179,90 @@ def train(
     distribute.set_precision(config.precision)
     jit = distribute.resolve_xla(config.xla, strategy)
     report = distribute.report(strategy, config.batch_size, config.precision, jit)
+
+    # --- Run directory: checked now, written once data and model are known to work -----------
+    root = Path(runs_dir) if runs_dir else runs.default_runs_dir()
+    name = run_name or runs.new_run_name(spec.name, config.dataset)
+    runs.check_run_name(name)
+    run = runs.Run(root / name)
+    if report.is_chief:
+        work, resuming = run.path, _check_existing_run(run, config)
+    else:  # other workers keep their state in a stable scratch directory, never in runs/
+        work = Path(distribute.worker_dir(name, strategy))
+        resuming = (work / "checkpoints" / "backup" / "training_metadata.json").exists()
     for line in report.lines():
         console.print(line)
 
-    # --- Data: metadata first (refuses wrong kinds before any download), then prepare --------
+    # --- Data and preprocessor ---------------------------------------------------------------
+    d = _training_data(config, spec, download, console,
+                       vocab_dir=run.preprocessor_dir if resuming else None)
+    info = d["info"]
+    steps = -(-d["n_train"] // config.batch_size)
+    first_epoch = _resume_epoch(work) if resuming else 0
+    train_ds = _distributed(d["make"](d["train"], training=True, seed=config.seed,
+                                      augment=config.augment, examples=d["n_train"],
+                                      epochs=(first_epoch, config.epochs)))
+    val_ds = _distributed(d["make"](d["val"], training=False))
+
+    # --- Model and optimizer, inside the strategy's scope --------------------------------------
+    with strategy.scope():
+        model = registry.create_model(spec.name, info, config.model_config)
+        training.compile_model(model, config, info.num_classes, steps, jit)
+
+    if report.is_chief:
+        _write_run(run, config, info, d["vectorizer"], report, resuming, d["n_train"])
+    console.print(f"run {run.path} ({'resuming at epoch ' + str(first_epoch + 1) if resuming else 'new'}"
+                  f"): {spec.name} on {info.name}, {d['n_train']} training examples, {steps} "
+                  f"steps/epoch, {model.count_params():,} parameters")
+
+    # --- Fit -------------------------------------------------------------------------------------
+    cbs = training.callbacks(work, config, [RichProgress(console, config.epochs, steps)])
+    try:
+        history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                            steps_per_epoch=steps, callbacks=cbs, verbose=0)
+    except BaseException:
+        if report.is_chief:
+            run.update_record(status="interrupted" if _interrupted() else "failed")
+        raise
+    losses = history.history.get("loss", [])
+    if losses and not all(map(_finite, losses)):
+        if report.is_chief:
+            run.update_record(status="failed")
+        raise ZooError(f"training diverged (loss became NaN/inf in run {run.name}); lower "
+                       "--learning-rate or use --precision float32")
+
+    # --- Best weights -> model.keras; evaluate on the test split -------------------------------
+    summary = _finish(run, work, model, d, config, report.is_chief, started, console)
+    if export_to is not None and report.is_chief:
+        summary["export"] = export(run.path, export_to, verify=True, console=console)
+    return summary
+
+
+def _interrupted() -> bool:
+    import sys
+
+    return isinstance(sys.exc_info()[1], KeyboardInterrupt)
+
+
+def _distributed(ds):
+    """Shard by data, not files: works for every TFDS layout and for mocked datasets."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
+def _training_data(config: TrainConfig, spec, download: bool, console: Console,
+                   vocab_dir: Path | None) -> dict[str, Any]:
+    """Metadata first (wrong kinds are refused before any download), then prepare, split, fit
+    the text vocabulary on the training split only (or reload it when resuming)."""
+    import functools
+
+    import tensorflow as tf
+
+    from zoo import data, preprocess
+
     def inspect(builder=None):
         return data.inspect(config.dataset, config.data_dir, image_size=config.image_size,
                             val_fraction=config.val_fraction,
@@ -203,44 +276,38 @@ def train(
     info = inspect(data.get_builder(config.dataset, config.data_dir))
     for note in info.notes:
         console.print(f"note: {note}")
-    split = lambda s, role: data.load_split(builder, info, s, role=role,  # noqa: E731
-                                            smoke=config.smoke, seed=config.seed)
-    train_raw, val_raw = split(info.train_split, "train"), split(info.val_split, "val")
-    test_raw = split(info.test_split, "test")
-
-    # --- Preprocessor: fitted on the training split only --------------------------------------
-    vectorizer = None
+    split = functools.partial(data.load_split, builder, info, smoke=config.smoke, seed=config.seed)
+    train_raw = split(info.train_split, role="train")
+    val_raw = split(info.val_split, role="val")
+    test_raw = split(info.test_split, role="test")
+    vectorizer, pipe = None, {"preprocess": preprocess.prepare_images}
     if info.modality == "text":
-        if resuming and (run.preprocessor_dir / preprocess.VOCAB_FILE).exists():
-            vectorizer = preprocess.load_vectorizer(run.preprocessor_dir)
+        if vocab_dir is not None and (vocab_dir / preprocess.VOCAB_FILE).exists():
+            vectorizer = preprocess.load_vectorizer(vocab_dir)
         else:
             console.print("fitting the vocabulary on the training split...")
             vectorizer = preprocess.fit_vectorizer(train_raw.map(lambda x, y: x),
                                                    config.max_tokens, config.sequence_length,
                                                    config.standardize)
         info = dataclasses.replace(info, vocab_size=int(vectorizer.vocabulary_size()))
-        pipe = dict(encode=vectorizer)
-    else:
-        pipe = dict(preprocess=preprocess.prepare_images)
+        pipe = {"encode": vectorizer}
     n_train = data.count(train_raw)
     if n_train == 0:
         raise ZooError(f"the training split {info.train_split} of {info.name} is empty")
     # Known sizes let Keras size its epochs (the label filter hides them from tf.data).
     train_raw = train_raw.apply(tf.data.experimental.assert_cardinality(n_train))
     val_raw = val_raw.apply(tf.data.experimental.assert_cardinality(data.count(val_raw)))
-    pipe.update(info=info, batch_size=config.batch_size)
-    train_ds = data.make_pipeline(train_raw, training=True, seed=config.seed,
-                                  augment=config.augment, examples=n_train, **pipe)
-    val_ds = data.make_pipeline(val_raw, training=False, examples=None, **pipe)
-    steps = -(-n_train // config.batch_size)
+    make = functools.partial(data.make_pipeline, info=info, batch_size=config.batch_size, **pipe)
+    return {"info": info, "train": train_raw, "val": val_raw, "test": test_raw, "make": make,
+            "vectorizer": vectorizer, "n_train": n_train}
 
-    # --- Model and optimizer, inside the strategy's scope --------------------------------------
-    with strategy.scope():
-        model = registry.create_model(spec.name, info, config.model_config)
-        training.compile_model(model, config, info.num_classes, steps, jit)
 
-    # --- Write the run directory ---------------------------------------------------------------
-    work = run.path if report.is_chief else Path(_scratch_dir(run.name))
+def _write_run(run, config: TrainConfig, info, vectorizer, report, resuming: bool,
+               n_train: int) -> None:
+    import os
+
+    from zoo import preprocess, runs
+
     run.path.mkdir(parents=True, exist_ok=True)
     if not resuming:
         runs.write_json(run.file(runs.CONFIG), cfg_lib.to_dict(config))
@@ -248,54 +315,41 @@ def train(
         if vectorizer is not None:
             preprocess.save_vectorizer(vectorizer, run.preprocessor_dir)
     runs.write_json(run.file("distribute.json"), report.to_json())
-    run.update_record(status="running", pid=os.getpid(), model=spec.name, dataset=info.name,
+    run.update_record(status="running", pid=os.getpid(), model=config.model, dataset=info.name,
                       started=run.record().get("started", _now()), resumed=resuming,
                       train_examples=n_train, **runs.environment_record())
-    console.print(f"run {run.path} ({'resuming' if resuming else 'new'}): {spec.name} on "
-                  f"{info.name}, {n_train} training examples, {steps} steps/epoch, "
-                  f"{model.count_params():,} parameters")
 
-    # --- Fit -------------------------------------------------------------------------------------
-    cbs = training.callbacks(run.path, work, config,
-                             [RichProgress(console, config.epochs, steps)])
-    try:
-        history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                            callbacks=cbs, verbose=0)
-    except KeyboardInterrupt:
-        run.update_record(status="interrupted")
-        raise
-    except Exception:
-        run.update_record(status="failed")
-        raise
-    losses = history.history.get("loss", [])
-    if losses and not all(map(_finite, losses)):
-        run.update_record(status="failed")
-        raise ZooError(f"training diverged (loss became NaN/inf in run {run.name}); lower "
-                       "--learning-rate or use --precision float32")
 
-    # --- Best weights -> model.keras; evaluate on the test split -------------------------------
+def _finish(run, work: Path, model, d: dict, config: TrainConfig, chief: bool, started: float,
+            console: Console) -> dict[str, Any]:
+    """Load the best weights, evaluate on the test split, and (chief) save model and metrics."""
+    import tensorflow as tf
+
+    from zoo import evaluation, runs, training
+
+    info = d["info"]
     best = work / "checkpoints" / "best.weights.h5"
     if best.exists():
         model.load_weights(str(best))
     predict = tf.function(lambda x: tf.nn.softmax(tf.cast(model(x, training=False), tf.float32)))
-    test_ds = data.make_pipeline(test_raw, training=False, one_hot=False, **pipe)
-    probs, labels = evaluation.predict_dataset(predict, test_ds)
+    probs, labels = evaluation.predict_dataset(predict, d["make"](d["test"], training=False,
+                                                                  one_hot=False))
     metrics = evaluation.classification_report(probs, labels, info.label_names)
     summary = {
         "run_dir": str(run.path),
-        "model": spec.name,
+        "model": config.model,
         "dataset": info.name,
         "epochs": config.epochs,
-        "train_examples": n_train,
+        "train_examples": d["n_train"],
         "test_split": info.test_split,
-        "best_val_accuracy": training.best_so_far(work / "history.csv"),
+        "best_val_accuracy": training.best_so_far(work / runs.HISTORY),
         "test_accuracy": metrics["accuracy"],
         "test_loss": metrics["loss"],
         "wall_time_s": round(time.time() - started, 1),
         "parameters": int(model.count_params()),
         "metrics": metrics,
     }
-    if report.is_chief:
+    if chief:
         model.save(str(run.file(runs.MODEL)))
         runs.write_json(run.file(runs.METRICS), summary)
         summary["plots"] = write_plots(run.path / "plots", metrics, info.label_names,
@@ -321,10 +375,15 @@ def write_plots(folder: Path, metrics: dict, names, history: Path | None,
     return [str(p) for p in out]
 
 
-def _scratch_dir(name: str) -> str:
-    import tempfile
+def _resume_epoch(work: Path) -> int:
+    """The epoch BackupAndRestore will resume at (it reads the same file)."""
+    import json
 
-    return tempfile.mkdtemp(prefix=f"zoo-worker-{name}-")
+    meta = work / "checkpoints" / "backup" / "training_metadata.json"
+    try:
+        return int(json.loads(meta.read_text())["epoch"])
+    except (OSError, ValueError, KeyError):
+        return 0
 
 
 def _finite(x: float) -> bool:

@@ -332,6 +332,33 @@ def _fits_in_memory(info: DatasetInfo, examples: int | None) -> bool:
     return examples * per_example < CACHE_LIMIT_BYTES
 
 
+def _epochs(ds, info, batch_size, seed, augment, examples, first, last):
+    """Epochs first..last-1 concatenated, each shuffled and augmented from (seed, epoch) alone.
+    The epoch seeds are Python ints on purpose: tf.data's tensor-seed path breaks under a global
+    seed of 0 (TF compares the seed pair with == in Python)."""
+    import functools
+
+    import tensorflow as tf
+
+    buffer = min(examples or 10_000, 50_000)
+    augmenting = augment != "none" and info.modality == "image"
+
+    def one_epoch(epoch: int):
+        epoch_seed = seed * 1_000_003 + epoch
+        d = ds.shuffle(buffer, seed=epoch_seed)
+        if augmenting:
+            from zoo.preprocess import augment_image
+
+            d = d.enumerate().map(
+                lambda i, xy: (augment_image(xy[0], tf.stack([tf.constant(epoch_seed, tf.int64),
+                                                              i]), augment), xy[1]),
+                num_parallel_calls=AUTOTUNE, deterministic=True)
+        return d.batch(batch_size, num_parallel_calls=AUTOTUNE, deterministic=True)
+
+    return functools.reduce(lambda a, b: a.concatenate(b),
+                            (one_epoch(e) for e in range(first, max(last, first + 1))))
+
+
 def count(ds) -> int:
     """Examples in a dataset: its cardinality when known, else one pass over it."""
     n = int(ds.cardinality())
@@ -352,13 +379,18 @@ def make_pipeline(
     augment: str = "none",
     one_hot: bool = True,
     examples: int | None = None,
+    epochs: tuple[int, int] | None = None,
 ):
     """Batches of (model input, label).
 
     ``encode`` (e.g. the text vectorizer) runs once per example before the cache, in large
     parallel batches, so tokenization is paid in the first epoch only; ``preprocess`` (e.g. uint8
     -> float) runs per batch after it, so the cache stays compact. Then shuffle, augment, batch,
-    prefetch."""
+    prefetch.
+
+    With ``epochs=(first, last)`` a training pipeline runs epochs first..last-1 back to back, and
+    each epoch's order and augmentation depend only on (seed, epoch): a run resumed at epoch k
+    sees exactly the batches an uninterrupted run sees (use with ``steps_per_epoch``)."""
     import tensorflow as tf
 
     if encode is not None:
@@ -366,19 +398,20 @@ def make_pipeline(
               .unbatch())
     if _fits_in_memory(info, examples):
         ds = ds.cache()
-    if training:
-        buffer = min(examples or 10_000, 50_000)
-        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-        if augment != "none" and info.modality == "image":
-            from zoo.preprocess import augment_image
+    if training and epochs is not None:
+        ds = _epochs(ds, info, batch_size, seed, augment, examples, *epochs)
+    else:
+        if training:
+            buffer = min(examples or 10_000, 50_000)
+            ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+            if augment != "none" and info.modality == "image":
+                from zoo.preprocess import augment_image
 
-            seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-            ds = tf.data.Dataset.zip((ds, seeds)).map(
-                lambda xy, s: (augment_image(xy[0], s, augment), xy[1]),
-                num_parallel_calls=AUTOTUNE,
-                deterministic=True,
-            )
-    ds = ds.batch(batch_size, num_parallel_calls=AUTOTUNE, deterministic=True)
+                seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+                ds = tf.data.Dataset.zip((ds, seeds)).map(
+                    lambda xy, s: (augment_image(xy[0], s, augment), xy[1]),
+                    num_parallel_calls=AUTOTUNE, deterministic=True)
+        ds = ds.batch(batch_size, num_parallel_calls=AUTOTUNE, deterministic=True)
     num_classes = info.num_classes
 
     def finish(x, y):

@@ -69,11 +69,11 @@ def best_so_far(history_csv: Path, monitor: str = "val_accuracy") -> float:
     return max(values, default=-math.inf)
 
 
-def callbacks(run_path: Path, work_path: Path, cfg: TrainConfig, extra: list) -> list:
+def callbacks(work_path: Path, cfg: TrainConfig, extra: list) -> list:
     """Resume-on-restart, best checkpoint, history, TensorBoard, NaN guard, early stopping.
 
-    ``work_path`` is the run directory on the chief and a scratch directory on other workers, so
-    only the chief writes what stays."""
+    ``work_path`` is the run directory on the chief and a stable scratch directory on other
+    workers, so only the chief writes what stays."""
     ckpt = work_path / "checkpoints"
     ckpt.mkdir(parents=True, exist_ok=True)
     best = keras.callbacks.ModelCheckpoint(
@@ -81,7 +81,7 @@ def callbacks(run_path: Path, work_path: Path, cfg: TrainConfig, extra: list) ->
         save_best_only=True, save_weights_only=True)
     best.best = best_so_far(work_path / "history.csv")
     cbs = [
-        keras.callbacks.BackupAndRestore(str(run_path / "checkpoints" / "backup")),
+        keras.callbacks.BackupAndRestore(str(ckpt / "backup")),
         keras.callbacks.TerminateOnNaN(),
         best,
         keras.callbacks.CSVLogger(str(work_path / "history.csv"), append=True),
