@@ -209,6 +209,9 @@ def train(
         model = registry.create_model(spec.name, info, config.model_config)
         training.compile_model(model, config, info.num_classes, steps, jit)
 
+    if "MultiWorker" in report.strategy:
+        distribute.patch_keras_for_multi_worker()
+        _patch_multi_worker_build(model, strategy, val_ds)
     if report.is_chief:
         _write_run(run, config, info, d["vectorizer"], report, resuming, d["n_train"])
     console.print(f"run {run.path} ({'resuming at epoch ' + str(first_epoch + 1) if resuming else 'new'}"
@@ -236,6 +239,20 @@ def train(
     if export_to is not None and report.is_chief:
         summary["export"] = export(run.path, export_to, verify=True, console=console)
     return summary
+
+
+def _patch_multi_worker_build(model, strategy, ds) -> None:
+    """Keras 3's fit() builds a model under a strategy by averaging the first distributed batch
+    across replicas, which fails under MultiWorkerMirroredStrategy ("Attempt to convert a value
+    (PerReplica...)", keras-team/keras#20585). Build from a local batch instead; the symbolic
+    build only needs shapes."""
+    x, y = next(iter(ds.take(1)))
+
+    def build(iterator=None, data_batch=None):
+        with strategy.scope():
+            model._symbolic_build(data_batch=(x, y))
+
+    object.__setattr__(model, "_maybe_symbolic_build", build)  # bypass Keras attribute tracking
 
 
 def _interrupted() -> bool:

@@ -66,6 +66,18 @@ def create_strategy(name: str, tpu: str | None = None):
     """-> a tf.distribute strategy; impossible requests raise ZooError (one line)."""
     import tensorflow as tf
 
+    # Multi-worker first: collective ops must be configured before anything touches devices.
+    if name == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ZooError(
+                "--strategy multi_worker needs TF_CONFIG describing the cluster and this worker's "
+                "task (see README 'Scaling out')"
+            )
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except json.JSONDecodeError:
+            raise ZooError("TF_CONFIG is not valid JSON") from None
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus, cpus = _devices("GPU"), _devices("CPU")
     if name == "auto":
         if _tpu_configured(tpu):
@@ -86,17 +98,6 @@ def create_strategy(name: str, tpu: str | None = None):
                 f"{len(devices)} ({', '.join(devices)}); use --strategy auto or one_device"
             )
         return tf.distribute.MirroredStrategy(devices)
-    if name == "multi_worker":
-        if not os.environ.get("TF_CONFIG"):
-            raise ZooError(
-                "--strategy multi_worker needs TF_CONFIG describing the cluster and this worker's "
-                "task (see README 'Scaling out')"
-            )
-        try:
-            json.loads(os.environ["TF_CONFIG"])
-        except json.JSONDecodeError:
-            raise ZooError("TF_CONFIG is not valid JSON") from None
-        return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         if not _tpu_configured(tpu):
             raise ZooError("--strategy tpu needs --tpu ADDRESS (or TPU_NAME) on a machine with a TPU")
@@ -110,6 +111,29 @@ def is_chief(strategy) -> bool:
     if resolver is None or not getattr(resolver, "task_type", None):
         return True
     return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
+
+
+def patch_keras_for_multi_worker() -> None:
+    """Work around keras-team/keras#20585 (Keras 3 fit() under MultiWorkerMirroredStrategy):
+    Keras averages each worker's scalar metrics with ``strategy.reduce("MEAN", v, axis=0)``,
+    which fails on scalars. Reduce them with ``axis=None`` instead; everything else is Keras's
+    own code path. Idempotent; only called for multi-worker runs."""
+    from keras.src.backend.tensorflow import trainer
+
+    original = trainer.reduce_per_replica
+    if getattr(original, "zoo_patched", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("mean", "auto") and trainer._collective_all_reduce_multi_worker(strategy):
+            import keras
+
+            return keras.tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None),
+                                            values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.zoo_patched = True
+    trainer.reduce_per_replica = reduce_per_replica
 
 
 def worker_dir(run_name: str, strategy) -> str:
@@ -136,8 +160,8 @@ def report(strategy, global_batch: int, precision: str, xla: bool) -> StrategyRe
     except RuntimeError:  # the default strategy: whatever device TensorFlow places ops on
         devices = (_devices("GPU") or _devices("CPU"))[:1]
     name = type(strategy).__name__
-    if name == "_DefaultDistributionStrategy":
-        name = "default"
+    name = {"_DefaultDistributionStrategy": "default",
+            "CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy"}.get(name, name)
     return StrategyReport(
         strategy=name,
         devices=devices,
