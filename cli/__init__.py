@@ -25,8 +25,10 @@ def main(debug: bool) -> None:
     """
 
 
-from cli import data, datasets, doctor, evaluate, export, models, predict, runs, train  # noqa: E402
+from cli import (benchmark, data, datasets, doctor, evaluate, export, models,  # noqa: E402
+                 predict, runs, train)
 
 for command in (models.models, train.train, evaluate.eval_command, export.export,
-                predict.predict, data.data, datasets.datasets, runs.runs, doctor.doctor):
+                predict.predict, data.data, datasets.datasets, runs.runs, doctor.doctor,
+                benchmark.benchmark):
     main.add_command(command)
