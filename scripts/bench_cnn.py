@@ -39,7 +39,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
     labels = rng.integers(0, 10, n)
-    steps = -(-n // bs)
+    steps = data.steps_per_epoch(n, bs)
     cfg = TrainConfig(model="cnn", dataset=info.name, batch_size=bs, epochs=10_000,
                       schedule="constant")
     zoo_cfg = cfg if args.steps_per_execution is None else TrainConfig(

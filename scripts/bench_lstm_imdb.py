@@ -8,9 +8,8 @@ process, alternating epochs so both see the same machine load. Prints examples/s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import statistics
-import time
 
 import keras
 import numpy as np
@@ -18,16 +17,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from zoo import data, registry, training
+from zoo.benchmark import EpochTimer, alternate
 from zoo.config import TrainConfig
 from zoo.preprocess import fit_vectorizer
-
-
-class EpochTimer(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds = time.perf_counter() - self.start
 
 
 def main() -> None:
@@ -47,8 +39,6 @@ def main() -> None:
     raw = raw.take(args.examples).cache()
     vec = fit_vectorizer(raw.map(lambda x, y: x), cfg.max_tokens, cfg.sequence_length,
                          cfg.standardize)
-    import dataclasses
-
     info = dataclasses.replace(info, vocab_size=int(vec.vocabulary_size()))
 
     # The seed's way: token lists -> pad_sequences -> numpy arrays -> fit(x, y).
@@ -71,23 +61,20 @@ def main() -> None:
 
     seed_model, zoo_model = model(), model()
     timer = EpochTimer()
-    seconds = {"seed": [], "zoo": []}
-    for r in range(args.rounds + 1):  # round 0 warms up (tracing, cache fill)
+
+    def seed_epoch():
         seed_model.fit(x_np, y_np, batch_size=cfg.batch_size, epochs=1, shuffle=True, verbose=0,
                        callbacks=[timer])
-        s = timer.seconds
+        return timer.seconds
+
+    def zoo_epoch():
         zoo_model.fit(zoo_ds, epochs=1, verbose=0, callbacks=[timer])
-        z = timer.seconds
-        if r:
-            seconds["seed"].append(s)
-            seconds["zoo"].append(z)
-        print(f"round {r}{' (warmup)' if not r else ''}: seed {s:.1f}s  zoo {z:.1f}s", flush=True)
-    rate = {k: args.examples / statistics.median(v) for k, v in seconds.items()}
-    result = {"examples_per_epoch": args.examples, "batch_size": cfg.batch_size,
-              "rounds": args.rounds, "median_epoch_s": {k: statistics.median(v)
-                                                        for k, v in seconds.items()},
-              "examples_per_s": rate, "zoo_vs_seed": rate["zoo"] / rate["seed"],
-              "tensorflow": tf.__version__, "tfds": tfds.__version__}
+        return timer.seconds
+
+    result = alternate({"seed": seed_epoch, "zoo": zoo_epoch}, args.rounds, args.examples)
+    rate = result["examples_per_s"]
+    result.update(batch_size=cfg.batch_size, zoo_vs_seed=rate["zoo"] / rate["seed"],
+                  tensorflow=tf.__version__, tfds=tfds.__version__)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -164,7 +164,7 @@ def train(
     import keras
     import tensorflow as tf
 
-    from zoo import distribute, runs, training
+    from zoo import data, distribute, runs, training
     from zoo.progress import RichProgress
 
     console = _console(console)
@@ -197,7 +197,7 @@ def train(
     d = _training_data(config, spec, download, console,
                        vocab_dir=run.preprocessor_dir if resuming else None)
     info = d["info"]
-    steps = -(-d["n_train"] // config.batch_size)
+    steps = data.steps_per_epoch(d["n_train"], config.batch_size)
     first_epoch = _resume_epoch(work) if resuming else 0
     train_ds = _distributed(d["make"](d["train"], training=True, seed=config.seed,
                                       augment=config.augment, examples=d["n_train"],
