@@ -1,5 +1,6 @@
 """Real data from ../shared/data (no network): prepare Fashion-MNIST from its original archives
-with TFDS's own builder, then train the tutorial CNN for one epoch (about a minute here)."""
+with TFDS's own builder, then train the tutorial CNN for one epoch at batch 32 (86.3% here, about
+a minute)."""
 
 import shutil
 
@@ -21,7 +22,7 @@ def test_prepare_then_train_cnn_one_epoch(workdir):
                         "--data-dir", str(tfds_dir))
     assert prepared["splits"] == {"train": 60000, "test": 10000}
     summary = zoo_json("train", "cnn", "--dataset", "fashion_mnist", "--epochs", "1",
-                       "--data-dir", str(tfds_dir), "--run-name", "fm")
+                       "--batch-size", "32", "--data-dir", str(tfds_dir), "--run-name", "fm")
     assert summary["metrics"]["examples"] == 10000
     assert summary["test_accuracy"] >= 0.85, summary["test_accuracy"]
     exported = zoo_json("export", summary["run_dir"], "--verify")

@@ -7,9 +7,11 @@ features hold the input and the label, and what the classes are.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -248,7 +250,8 @@ def ensure_prepared(builder, download: bool = True) -> None:
             f"downloaded by hand with `zoo data prepare {name} --from DIR`, or allow downloading"
         )
     try:
-        builder.download_and_prepare()
+        with contextlib.redirect_stdout(sys.stderr):  # TFDS prints; stdout may carry --json
+            builder.download_and_prepare()
     except Exception as e:  # network, checksum, manual-download datasets: all end the same way
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ZooError(
@@ -269,7 +272,8 @@ def prepare_offline(name: str, from_dir: str, data_dir: str | None = None) -> Da
     if not is_prepared(builder):
         config = tfds.download.DownloadConfig(manual_dir=str(src), try_download_gcs=False)
         try:
-            builder.download_and_prepare(download_config=config)
+            with contextlib.redirect_stdout(sys.stderr):  # TFDS prints; stdout may carry --json
+                builder.download_and_prepare(download_config=config)
         except Exception as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:240]
             raise ZooError(
