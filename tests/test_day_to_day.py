@@ -98,3 +98,12 @@ def test_models_json_and_info():
     assert info["parameters"] == 122_570
     assert info["flops_per_example"] > 2 * 122_570  # convs reuse their weights
     assert info["recipe"]["schedule"] == "cosine"
+
+
+def test_benchmark_json():
+    out = zoo_json("benchmark", "mlp", "--steps", "3", "--warmup", "1", "--batch-size", "16")
+    assert out["model"] == "mlp" and out["batch_size"] == 16 and out["steps"] == 3
+    assert out["train_examples_per_s"] > 0 and out["infer_examples_per_s"] > 0
+    assert out["host_peak_rss_mb"] > 0 and out["strategy"]["replicas"] == 1
+    bad = zoo("benchmark", "mlp", "--precision", "fp8", ok=False)
+    assert bad.exit_code == 2 and "unknown precision" in bad.stderr
