@@ -25,8 +25,7 @@ def main(debug: bool) -> None:
     """
 
 
-from cli import (benchmark, data, datasets, doctor, evaluate, export, models,  # noqa: E402
-                 predict, runs, train)
+from cli import benchmark, data, datasets, doctor, evaluate, export, models, predict, runs, train
 
 for command in (models.models, train.train, evaluate.eval_command, export.export,
                 predict.predict, data.data, datasets.datasets, runs.runs, doctor.doctor,

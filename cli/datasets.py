@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import click
 
-from cli._common import (PatternGroup, ZooCommand, console, data_dir_option, emit_json,
-                         json_option, pattern_option)
+from cli._common import (
+    PatternGroup,
+    ZooCommand,
+    console,
+    data_dir_option,
+    emit_json,
+    json_option,
+    pattern_option,
+)
 
 
 @click.group("datasets", cls=PatternGroup, invoke_without_command=True)

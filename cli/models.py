@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli._common import ZooCommand, PatternGroup, console, emit_json, json_option, pattern_option
+from cli._common import PatternGroup, ZooCommand, console, emit_json, json_option, pattern_option
 
 
 @click.group("models", cls=PatternGroup, invoke_without_command=True)

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import click
 
-from cli._common import (PatternGroup, ZooCommand, console, emit_json, json_option,
-                         pattern_option, runs_dir_option)
+from cli._common import (
+    PatternGroup,
+    ZooCommand,
+    console,
+    emit_json,
+    json_option,
+    pattern_option,
+    runs_dir_option,
+)
 
 
 def _fmt(value, digits=4):

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import click
 
-from cli._common import ZooCommand, console, data_dir_option, emit_json, json_option, runs_dir_option
-from zoo.config import (AUGMENTATIONS, OPTIMIZERS, PRECISIONS, SCHEDULES, STANDARDIZE,
-                        STRATEGIES, XLA_MODES)
+from cli._common import (
+    ZooCommand,
+    console,
+    data_dir_option,
+    emit_json,
+    json_option,
+    runs_dir_option,
+)
+from zoo.config import (
+    AUGMENTATIONS,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    STANDARDIZE,
+    STRATEGIES,
+    XLA_MODES,
+)
 
 
 def _choices(values) -> str:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import tensorflow_datasets as tfds  # noqa: E402
+import tensorflow_datasets as tfds
 
-from cli import main  # noqa: E402
+from cli import main
 
 if __name__ == "__main__":
     with tfds.testing.mock_data(num_examples=int(sys.argv[1])):

@@ -3,9 +3,9 @@ import sys
 
 import click
 import pytest
+from helpers import zoo
 
 from cli import main
-from helpers import zoo
 
 
 def test_help_does_not_import_tensorflow():

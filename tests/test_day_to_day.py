@@ -5,7 +5,6 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from helpers import zoo, zoo_json
 
 

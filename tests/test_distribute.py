@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import PROJECT, assert_one_line_error, zoo, zoo_json
 
 LAUNCHER = [sys.executable, str(PROJECT / "tests" / "mocked_zoo.py")]

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from helpers import tiny_image, zoo, zoo_json
 
 

@@ -5,7 +5,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from helpers import assert_one_line_error, tree, zoo
 
 

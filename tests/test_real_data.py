@@ -5,7 +5,6 @@ a minute)."""
 import shutil
 
 import pytest
-
 from helpers import SHARED_DATA, zoo, zoo_json
 
 ARCHIVES = SHARED_DATA / "archives" / "fashion_mnist"

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import assert_one_line_error, tiny_image, zoo, zoo_json
 
 

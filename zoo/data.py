@@ -12,9 +12,10 @@ import dataclasses
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from zoo.errors import ZooError, did_you_mean
 
@@ -47,7 +48,7 @@ class DatasetInfo:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "DatasetInfo":
+    def from_json(cls, data: dict[str, Any]) -> DatasetInfo:
         data = dict(data)
         for key in ("label_names", "input_shape", "notes"):
             data[key] = tuple(data.get(key) or ())

@@ -300,7 +300,7 @@ def write_export(module: ServingModule, final: Path, check=None) -> Any:
 def compare(expected: dict, got: dict, atol: float = 1e-4) -> dict[str, Any]:
     p1, p2 = np.asarray(expected["probabilities"]), np.asarray(got["probabilities"])
     return {
-        "examples": int(len(p1)),
+        "examples": len(p1),
         "max_abs_diff": float(np.abs(p1 - p2).max()) if len(p1) else 0.0,
         "same_class": bool((p1.argmax(-1) == np.asarray(got["class_id"])).all()),
         "ok": bool(len(p1) and np.allclose(p1, p2, atol=atol)

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from zoo import config as cfg
 from zoo.errors import ZooError, did_you_mean
 
 MODALITIES = ("image", "text")
 
-_REGISTRY: dict[str, "ModelSpec"] = {}
+_REGISTRY: dict[str, ModelSpec] = {}
 _FAMILY_DEFAULTS: dict[str, str] = {}
 
 

@@ -14,8 +14,9 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import keras
 import numpy as np
@@ -196,7 +197,7 @@ def compare(interpreter: Interpreter, prep, savedmodel_fn, raw: np.ndarray,
         ref_s += time.perf_counter() - t
     lite, ref, n = np.stack(lite), np.stack(ref), max(1, len(raw))
     return {
-        "examples": int(len(labels)),
+        "examples": len(labels),
         "tflite_accuracy": float((lite.argmax(1) == labels).mean()),
         "savedmodel_accuracy": float((ref.argmax(1) == labels).mean()),
         "agreement": float((lite.argmax(1) == ref.argmax(1)).mean()),

@@ -30,7 +30,7 @@ class ZeroPadShortcut(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         b, h, w, _ = input_shape
-        down = lambda d: None if d is None else (d + self.stride - 1) // self.stride  # noqa: E731
+        down = lambda d: None if d is None else (d + self.stride - 1) // self.stride
         return (b, down(h), down(w), self.filters)
 
     def get_config(self):

@@ -21,7 +21,7 @@ class ResNetConfig:
 
 
 def _block(x, filters: int, stride: int, shortcut: str, name: str):
-    conv = lambda f, s, n: layers.Conv2D(f, 3, s, padding="same", use_bias=False,  # noqa: E731
+    conv = lambda f, s, n: layers.Conv2D(f, 3, s, padding="same", use_bias=False,
                                          kernel_initializer="he_normal", name=n)
     y = conv(filters, stride, f"{name}_conv1")(x)
     y = layers.BatchNormalization(name=f"{name}_bn1")(y)

@@ -96,7 +96,7 @@ class TransformerBlock(layers.Layer):
         attention_mask = None
         if mask is not None:
             attention_mask = ops.logical_and(mask[:, None, :], mask[:, :, None])
-        attend = lambda y: self.attention(y, y, attention_mask=attention_mask,  # noqa: E731
+        attend = lambda y: self.attention(y, y, attention_mask=attention_mask,
                                           training=training)
         x = self._residual(x, attend, self.norm1, training)
         return self._residual(x, lambda y: self.fc2(self.fc1(y)), self.norm2, training)
