@@ -27,7 +27,16 @@ def main(debug: bool) -> None:
 
 from cli import benchmark, data, datasets, doctor, evaluate, export, models, predict, runs, train
 
-for command in (models.models, train.train, evaluate.eval_command, export.export,
-                predict.predict, data.data, datasets.datasets, runs.runs, doctor.doctor,
-                benchmark.benchmark):
+for command in (
+    models.models,
+    train.train,
+    evaluate.eval_command,
+    export.export,
+    predict.predict,
+    data.data,
+    datasets.datasets,
+    runs.runs,
+    doctor.doctor,
+    benchmark.benchmark,
+):
     main.add_command(command)

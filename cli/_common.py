@@ -80,7 +80,9 @@ class ZooGroup(click.Group):
         except OSError as e:
             if debug or e.errno is None:
                 raise
-            click.echo(f"Error: {e.strerror}: {e.filename or ''} (see --debug for details)", err=True)
+            click.echo(
+                f"Error: {e.strerror}: {e.filename or ''} (see --debug for details)", err=True
+            )
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
 
@@ -100,8 +102,9 @@ class PatternGroup(click.Group):
     ``zoo models 'resnet*'`` lists, ``zoo models info resnet20`` runs ``info``."""
 
     def parse_args(self, ctx, args):
-        takes_value = {o for p in self.params if isinstance(p, click.Option) and not p.is_flag
-                       for o in p.opts}
+        takes_value = {
+            o for p in self.params if isinstance(p, click.Option) and not p.is_flag for o in p.opts
+        }
         i = 0
         while i < len(args):
             arg = args[i]
@@ -111,7 +114,7 @@ class PatternGroup(click.Group):
                 i += 2 if arg in takes_value else 1
                 continue
             if arg not in self.commands:
-                args = [*args[:i], "--pattern", arg, *args[i + 1:]]
+                args = [*args[:i], "--pattern", arg, *args[i + 1 :]]
             break
         return super().parse_args(ctx, args)
 
@@ -126,18 +129,33 @@ def pattern_option(fn: Callable) -> Callable:
 
 
 def json_option(fn: Callable) -> Callable:
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print machine-readable JSON on stdout (keys in README).")(fn)
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print machine-readable JSON on stdout (keys in README).",
+    )(fn)
 
 
 def data_dir_option(fn: Callable) -> Callable:
-    return click.option("--data-dir", envvar="TFDS_DATA_DIR", default=None, show_envvar=True,
-                        help="TFDS data directory (default ~/tensorflow_datasets).")(fn)
+    return click.option(
+        "--data-dir",
+        envvar="TFDS_DATA_DIR",
+        default=None,
+        show_envvar=True,
+        help="TFDS data directory (default ~/tensorflow_datasets).",
+    )(fn)
 
 
 def runs_dir_option(fn: Callable) -> Callable:
-    return click.option("--runs-dir", envvar="ZOO_RUNS_DIR", default="runs", show_default=True,
-                        show_envvar=True, help="Where run directories live.")(fn)
+    return click.option(
+        "--runs-dir",
+        envvar="ZOO_RUNS_DIR",
+        default="runs",
+        show_default=True,
+        show_envvar=True,
+        help="Where run directories live.",
+    )(fn)
 
 
 def console(as_json: bool):

@@ -9,8 +9,12 @@ from cli._common import ZooCommand, console, data_dir_option, emit_json, json_op
 
 @click.command("benchmark", cls=ZooCommand)
 @click.argument("model")
-@click.option("--dataset", "-d", default=None,
-              help="Use this dataset's shapes and classes (metadata only; default: reference input).")
+@click.option(
+    "--dataset",
+    "-d",
+    default=None,
+    help="Use this dataset's shapes and classes (metadata only; default: reference input).",
+)
 @click.option("--batch-size", type=int, default=None, help="Default: the model's recipe.")
 @click.option("--steps", type=int, default=50, show_default=True, help="Timed steps.")
 @click.option("--warmup", type=int, default=5, show_default=True, help="Untimed first steps.")
@@ -20,8 +24,19 @@ from cli._common import ZooCommand, console, data_dir_option, emit_json, json_op
 @click.option("--strategy", default="auto", show_default=True)
 @data_dir_option
 @json_option
-def benchmark(model, dataset, batch_size, steps, warmup, image_size, precision, xla, strategy,
-              data_dir, as_json):
+def benchmark(
+    model,
+    dataset,
+    batch_size,
+    steps,
+    warmup,
+    image_size,
+    precision,
+    xla,
+    strategy,
+    data_dir,
+    as_json,
+):
     """Measure training and inference throughput (examples/s), median step time and peak
     memory of MODEL on in-memory random data of the dataset's shapes.
 
@@ -36,19 +51,28 @@ def benchmark(model, dataset, batch_size, steps, warmup, image_size, precision, 
     _check_choice("precision", precision, PRECISIONS)
     _check_choice("xla", xla, XLA_MODES)
     _check_choice("strategy", strategy, STRATEGIES)
-    result = bench.run(model, dataset, batch_size, steps, warmup, data_dir, image_size, precision,
-                       xla, strategy)
+    result = bench.run(
+        model, dataset, batch_size, steps, warmup, data_dir, image_size, precision, xla, strategy
+    )
     if as_json:
         emit_json(result)
         return
     out = console(False)
     s = result["strategy"]
-    out.print(f"{result['model']} on {result['dataset']} shapes {result['input_shape']}, batch "
-              f"{result['batch_size']}, {s['strategy']} ({s['replicas']} replica(s)), precision "
-              f"{s['precision']}, XLA {'on' if s['xla'] else 'off'}")
-    out.print(f"train: {result['train_examples_per_s']:.0f} examples/s, median step "
-              f"{result['train_median_step_ms']:.2f} ms ({result['steps']} steps)")
-    out.print(f"infer: {result['infer_examples_per_s']:.0f} examples/s, median batch "
-              f"{result['infer_median_batch_ms']:.2f} ms")
-    out.print(f"peak host memory {result['host_peak_rss_mb']:.0f} MB"
-              + (f", GPU {result['gpu_peak_mb']}" if "gpu_peak_mb" in result else ""))
+    out.print(
+        f"{result['model']} on {result['dataset']} shapes {result['input_shape']}, batch "
+        f"{result['batch_size']}, {s['strategy']} ({s['replicas']} replica(s)), precision "
+        f"{s['precision']}, XLA {'on' if s['xla'] else 'off'}"
+    )
+    out.print(
+        f"train: {result['train_examples_per_s']:.0f} examples/s, median step "
+        f"{result['train_median_step_ms']:.2f} ms ({result['steps']} steps)"
+    )
+    out.print(
+        f"infer: {result['infer_examples_per_s']:.0f} examples/s, median batch "
+        f"{result['infer_median_batch_ms']:.2f} ms"
+    )
+    out.print(
+        f"peak host memory {result['host_peak_rss_mb']:.0f} MB"
+        + (f", GPU {result['gpu_peak_mb']}" if "gpu_peak_mb" in result else "")
+    )

@@ -14,8 +14,13 @@ def data():
 
 @data.command("prepare", cls=ZooCommand)
 @click.argument("name")
-@click.option("--from", "from_dir", required=True, type=click.Path(),
-              help="Directory holding the files TFDS would download (unchanged archives).")
+@click.option(
+    "--from",
+    "from_dir",
+    required=True,
+    type=click.Path(),
+    help="Directory holding the files TFDS would download (unchanged archives).",
+)
 @data_dir_option
 @json_option
 def prepare(name, from_dir, data_dir, as_json):
@@ -33,5 +38,6 @@ def prepare(name, from_dir, data_dir, as_json):
         emit_json(result)
         return
     splits = ", ".join(f"{k} {v:,}" for k, v in result["splits"].items())
-    console(False).print(f"prepared {name} ({result['modality']}, {result['num_classes']} "
-                         f"classes): {splits}")
+    console(False).print(
+        f"prepared {name} ({result['modality']}, {result['num_classes']} classes): {splits}"
+    )

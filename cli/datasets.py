@@ -45,8 +45,13 @@ def datasets(ctx, data_dir, pattern, as_json):
         return
     table = Table("dataset", "modality", "classes", "input", "prepared")
     for r in rows:
-        table.add_row(r["name"], r["modality"], str(r["classes"]), r["input"],
-                      "yes" if r["prepared"] else "no")
+        table.add_row(
+            r["name"],
+            r["modality"],
+            str(r["classes"]),
+            r["input"],
+            "yes" if r["prepared"] else "no",
+        )
     out = console(False)
     out.print(table)
     out.print(f"{len(rows)} datasets; prepare one offline with `zoo data prepare NAME --from DIR`")
@@ -66,13 +71,19 @@ def info(name, data_dir, as_json):
         emit_json(data)
         return
     out = console(False)
-    out.print(f"{data['name']} ({data['modality']}): input {data['input_key']!r}, label "
-              f"{data['label_key']!r}, {data['num_classes']} classes, prepared: "
-              f"{'yes' if data['prepared'] else 'no'}")
-    out.print(f"classes: {', '.join(data['label_names'][:20])}"
-              f"{' ...' if len(data['label_names']) > 20 else ''}")
+    out.print(
+        f"{data['name']} ({data['modality']}): input {data['input_key']!r}, label "
+        f"{data['label_key']!r}, {data['num_classes']} classes, prepared: "
+        f"{'yes' if data['prepared'] else 'no'}"
+    )
+    out.print(
+        f"classes: {', '.join(data['label_names'][:20])}"
+        f"{' ...' if len(data['label_names']) > 20 else ''}"
+    )
     out.print(f"splits: {data['splits'] or 'unknown until prepared'}")
-    out.print(f"train on {data['train_split']}, validate on {data['val_split']}, test on "
-              f"{data['test_split']}")
+    out.print(
+        f"train on {data['train_split']}, validate on {data['val_split']}, test on "
+        f"{data['test_split']}"
+    )
     for note in data["notes"]:
         out.print(f"note: {note}")

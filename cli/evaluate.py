@@ -13,8 +13,13 @@ from cli._common import ZooCommand, console, data_dir_option, emit_json, json_op
 @click.option("--split", default=None, help="TFDS split, e.g. test, validation, 'train[:10%]'.")
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--smoke", is_flag=True, help="Only the first 64 examples.")
-@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None,
-              help="Write confusion.png (and curves.png for a run) into this directory.")
+@click.option(
+    "--plot",
+    "plot_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write confusion.png (and curves.png for a run) into this directory.",
+)
 @data_dir_option
 @json_option
 def eval_command(target, dataset, split, batch_size, smoke, plot_dir, data_dir, as_json):
@@ -41,15 +46,22 @@ def eval_command(target, dataset, split, batch_size, smoke, plot_dir, data_dir, 
         emit_json(report)
         return
     out = console(False)
-    line = f"{report['kind']} {report['target']} on {report['dataset']} [{report['split']}], " \
-           f"{report['examples']} examples: loss {report['loss']:.4f}  accuracy {report['accuracy']:.4f}"
+    line = (
+        f"{report['kind']} {report['target']} on {report['dataset']} [{report['split']}], "
+        f"{report['examples']} examples: loss {report['loss']:.4f}  accuracy {report['accuracy']:.4f}"
+    )
     if "top5_accuracy" in report:
         line += f"  top-5 {report['top5_accuracy']:.4f}"
     out.print(line + f"  macro F1 {report['macro_f1']:.4f}")
     per = Table("class", "precision", "recall", "f1", "support")
     for c in report["per_class"]:
-        per.add_row(c["class"], f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
-                    str(c["support"]))
+        per.add_row(
+            c["class"],
+            f"{c['precision']:.3f}",
+            f"{c['recall']:.3f}",
+            f"{c['f1']:.3f}",
+            str(c["support"]),
+        )
     out.print(per)
     names = [c["class"] for c in report["per_class"]]
     cm = Table("true \\ predicted", *[n[:10] for n in names], title="confusion matrix")

@@ -9,27 +9,75 @@ from cli._common import ZooCommand, console, emit_json, json_option
 
 @click.command("export", cls=ZooCommand)
 @click.argument("run_dir", type=click.Path())
-@click.option("--output", "-o", "root", default="saved_models", show_default=True,
-              envvar="ZOO_EXPORT_DIR", help="Export root; the model goes to ROOT/NAME/VERSION.")
+@click.option(
+    "--output",
+    "-o",
+    "root",
+    default="saved_models",
+    show_default=True,
+    envvar="ZOO_EXPORT_DIR",
+    help="Export root; the model goes to ROOT/NAME/VERSION.",
+)
 @click.option("--name", default=None, help="Model name under the root (default: the run's name).")
-@click.option("--version", "version", type=int, default=None,
-              help="Version number (default: next free). An existing version is never overwritten.")
-@click.option("--verify", is_flag=True,
-              help="Reload the export and check it against the Keras model on test examples.")
-@click.option("--format", "fmt", default="savedmodel", show_default=True,
-              help="savedmodel (TF Serving) or tflite (LiteRT, for phones and edge devices).")
-@click.option("--quantize", default="none", show_default=True,
-              help="tflite: none | dynamic | float16 | int8 (post-training quantization).")
-@click.option("--calibration-examples", type=int, default=200, show_default=True,
-              help="tflite int8: training examples used to calibrate activations.")
+@click.option(
+    "--version",
+    "version",
+    type=int,
+    default=None,
+    help="Version number (default: next free). An existing version is never overwritten.",
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Reload the export and check it against the Keras model on test examples.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    default="savedmodel",
+    show_default=True,
+    help="savedmodel (TF Serving) or tflite (LiteRT, for phones and edge devices).",
+)
+@click.option(
+    "--quantize",
+    default="none",
+    show_default=True,
+    help="tflite: none | dynamic | float16 | int8 (post-training quantization).",
+)
+@click.option(
+    "--calibration-examples",
+    type=int,
+    default=200,
+    show_default=True,
+    help="tflite int8: training examples used to calibrate activations.",
+)
 @click.option("--int8-io", is_flag=True, help="tflite int8: integer input and output tensors too.")
-@click.option("--eval-examples", type=int, default=None,
-              help="tflite: check on the first N test examples (default: the whole split).")
-@click.option("--select-tf-ops", is_flag=True,
-              help="tflite: allow TensorFlow ops the builtins lack (needs the Flex delegate).")
+@click.option(
+    "--eval-examples",
+    type=int,
+    default=None,
+    help="tflite: check on the first N test examples (default: the whole split).",
+)
+@click.option(
+    "--select-tf-ops",
+    is_flag=True,
+    help="tflite: allow TensorFlow ops the builtins lack (needs the Flex delegate).",
+)
 @json_option
-def export(run_dir, root, name, version, verify, fmt, quantize, calibration_examples, int8_io,
-           eval_examples, select_tf_ops, as_json):
+def export(
+    run_dir,
+    root,
+    name,
+    version,
+    verify,
+    fmt,
+    quantize,
+    calibration_examples,
+    int8_io,
+    eval_examples,
+    select_tf_ops,
+    as_json,
+):
     """Export a trained run as a SavedModel for TF Serving.
 
     \b
@@ -55,8 +103,17 @@ def export(run_dir, root, name, version, verify, fmt, quantize, calibration_exam
     from zoo.errors import ZooError
 
     if fmt == "tflite":
-        result = api.export_tflite(run_dir, root, name, quantize, calibration_examples, int8_io,
-                                   eval_examples, select_tf_ops, console=console(as_json))
+        result = api.export_tflite(
+            run_dir,
+            root,
+            name,
+            quantize,
+            calibration_examples,
+            int8_io,
+            eval_examples,
+            select_tf_ops,
+            console=console(as_json),
+        )
         if as_json:
             emit_json(result)
         else:
@@ -65,7 +122,8 @@ def export(run_dir, root, name, version, verify, fmt, quantize, calibration_exam
                 f"SavedModel); accuracy {result['tflite_accuracy']:.4f} vs SavedModel "
                 f"{result['savedmodel_accuracy']:.4f} on {result['examples']} examples, agreement "
                 f"{result['agreement']:.4f}; {result['tflite_ms_per_example']:.3f} ms/example vs "
-                f"{result['savedmodel_ms_per_example']:.3f}")
+                f"{result['savedmodel_ms_per_example']:.3f}"
+            )
         return
     if fmt != "savedmodel":
         raise ZooError(f"unknown --format {fmt!r}; choose savedmodel or tflite")
@@ -79,5 +137,7 @@ def export(run_dir, root, name, version, verify, fmt, quantize, calibration_exam
     out.print(f"signatures: {', '.join(result['signatures'])}")
     if result["verify"]:
         for sig, check in result["verify"].items():
-            out.print(f"verified {sig}: {check['examples']} examples, max |diff| "
-                      f"{check['max_abs_diff']:.2e}, same classes {check['same_class']}")
+            out.print(
+                f"verified {sig}: {check['examples']} examples, max |diff| "
+                f"{check['max_abs_diff']:.2e}, same classes {check['same_class']}"
+            )

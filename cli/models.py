@@ -46,8 +46,12 @@ def models(ctx, modality, pattern, as_json):
 
 @models.command("info", cls=ZooCommand)
 @click.argument("name")
-@click.option("--image-size", type=int, default=None,
-              help="Count parameters and FLOPs at this square image size instead of 32.")
+@click.option(
+    "--image-size",
+    type=int,
+    default=None,
+    help="Count parameters and FLOPs at this square image size instead of 32.",
+)
 @json_option
 def info(name, image_size, as_json):
     """Default architecture config, training recipe, parameters and FLOPs of one model.
@@ -66,8 +70,10 @@ def info(name, image_size, as_json):
     ref = data["reference_input"]
     out.print(f"{data['name']} ({data['family']}, {data['modality']}): {data['description']}")
     out.print(f"reference input {ref}")
-    out.print(f"parameters {data['parameters']:,}   FLOPs per example {data['flops_per_example']:,}"
-              " (a multiply-add counts 2)")
+    out.print(
+        f"parameters {data['parameters']:,}   FLOPs per example {data['flops_per_example']:,}"
+        " (a multiply-add counts 2)"
+    )
     out.print("architecture config (change with --set model.KEY=VALUE):")
     for k, v in data["config"].items():
         out.print(f"  {k} = {v}")

@@ -16,13 +16,21 @@ from cli._common import (
 
 
 def _fmt(value, digits=4):
-    return "-" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
+    return (
+        "-"
+        if value is None
+        else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
+    )
 
 
 @click.group("runs", cls=PatternGroup, invoke_without_command=True)
-@click.option("--sort", default="started", show_default=True,
-              help="name, model, dataset, status, test_accuracy, best_val_accuracy or started; "
-                   "prefix - for descending (e.g. --sort -test_accuracy).")
+@click.option(
+    "--sort",
+    default="started",
+    show_default=True,
+    help="name, model, dataset, status, test_accuracy, best_val_accuracy or started; "
+    "prefix - for descending (e.g. --sort -test_accuracy).",
+)
 @runs_dir_option
 @pattern_option
 @json_option
@@ -53,9 +61,15 @@ def runs(ctx, sort, runs_dir, pattern, as_json):
         return
     table = Table("run", "model", "dataset", "epochs", "best val acc", "test acc", "status")
     for r in rows:
-        table.add_row(r["name"], _fmt(r["model"]), _fmt(r["dataset"]),
-                      f"{r['epochs_done']}/{_fmt(r['epochs'])}", _fmt(r["best_val_accuracy"]),
-                      _fmt(r["test_accuracy"]), r["status"])
+        table.add_row(
+            r["name"],
+            _fmt(r["model"]),
+            _fmt(r["dataset"]),
+            f"{r['epochs_done']}/{_fmt(r['epochs'])}",
+            _fmt(r["best_val_accuracy"]),
+            _fmt(r["test_accuracy"]),
+            r["status"],
+        )
     out.print(table)
 
 
@@ -72,9 +86,11 @@ def show(run, as_json):
         emit_json(data)
         return
     out = console(False)
-    out.print(f"{data['name']}: {data['model']} on {data['dataset']}, {data['status']}, "
-              f"epochs {data['epochs_done']}/{data['epochs']}, best val acc "
-              f"{_fmt(data['best_val_accuracy'])}, test acc {_fmt(data['test_accuracy'])}")
+    out.print(
+        f"{data['name']}: {data['model']} on {data['dataset']}, {data['status']}, "
+        f"epochs {data['epochs_done']}/{data['epochs']}, best val acc "
+        f"{_fmt(data['best_val_accuracy'])}, test acc {_fmt(data['test_accuracy'])}"
+    )
     for section in ("config", "record"):
         out.print(f"{section}:")
         for k, v in data[section].items():

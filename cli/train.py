@@ -29,7 +29,9 @@ def _choices(values) -> str:
 
 @click.command("train", cls=ZooCommand)
 @click.argument("model")
-@click.option("--dataset", "-d", default=None, help="TFDS dataset name, e.g. cifar10, imdb_reviews.")
+@click.option(
+    "--dataset", "-d", default=None, help="TFDS dataset name, e.g. cifar10, imdb_reviews."
+)
 @click.option("--epochs", type=int, default=None)
 @click.option("--batch-size", type=int, default=None, help="Global batch (all replicas together).")
 @click.option("--learning-rate", "--lr", type=float, default=None, help="Peak learning rate.")
@@ -44,35 +46,81 @@ def _choices(values) -> str:
 @click.option("--max-tokens", type=int, default=None, help="Text: vocabulary size.")
 @click.option("--sequence-length", type=int, default=None, help="Text: tokens per example.")
 @click.option("--standardize", default=None, help=f"Text: {_choices(STANDARDIZE)}.")
-@click.option("--val-fraction", type=float, default=None,
-              help="Held out of train when the dataset has no validation split (default 0.1).")
+@click.option(
+    "--val-fraction",
+    type=float,
+    default=None,
+    help="Held out of train when the dataset has no validation split (default 0.1).",
+)
 @click.option("--seed", type=int, default=None, help="Seeds weights, shuffling, augmentation.")
-@click.option("--deterministic/--no-deterministic", default=None,
-              help="Op determinism: identical metrics run to run, slower.")
+@click.option(
+    "--deterministic/--no-deterministic",
+    default=None,
+    help="Op determinism: identical metrics run to run, slower.",
+)
 @click.option("--early-stopping", type=int, default=None, help="Patience in epochs; 0 is off.")
-@click.option("--smoke", is_flag=True, default=None,
-              help="Tiny splits and 1 epoch: checks the whole path in seconds.")
+@click.option(
+    "--smoke",
+    is_flag=True,
+    default=None,
+    help="Tiny splits and 1 epoch: checks the whole path in seconds.",
+)
 @click.option("--strategy", default=None, help=_choices(STRATEGIES))
 @click.option("--tpu", default=None, envvar="TPU_NAME", help="TPU address for --strategy tpu.")
 @click.option("--precision", default=None, help=_choices(PRECISIONS))
 @click.option("--xla", default=None, help=f"{_choices(XLA_MODES)} (auto: on for one GPU).")
 @click.option("--steps-per-execution", type=int, default=None)
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-              help="YAML or JSON file of training keys (and `model:` architecture keys).")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Override one key, e.g. --set learning_rate=0.01 --set model.dropout=0.2.")
-@click.option("--run-name", default=None, help="Default: MODEL-DATASET-TIMESTAMP. Rerunning an "
-              "interrupted run's command with its name resumes it.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="YAML or JSON file of training keys (and `model:` architecture keys).",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one key, e.g. --set learning_rate=0.01 --set model.dropout=0.2.",
+)
+@click.option(
+    "--run-name",
+    default=None,
+    help="Default: MODEL-DATASET-TIMESTAMP. Rerunning an "
+    "interrupted run's command with its name resumes it.",
+)
 @runs_dir_option
 @data_dir_option
-@click.option("--download/--no-download", default=True, show_default=True,
-              help="Download the dataset when it is not prepared.")
-@click.option("--export", "export_to", default=None, metavar="ROOT",
-              help="When training finishes, export the run to ROOT/RUN/1 (verified SavedModel).")
+@click.option(
+    "--download/--no-download",
+    default=True,
+    show_default=True,
+    help="Download the dataset when it is not prepared.",
+)
+@click.option(
+    "--export",
+    "export_to",
+    default=None,
+    metavar="ROOT",
+    help="When training finishes, export the run to ROOT/RUN/1 (verified SavedModel).",
+)
 @click.option("--print-config", is_flag=True, help="Print the resolved config and exit.")
 @json_option
-def train(model, dataset, config_file, sets, run_name, runs_dir, tpu, download, export_to,
-          print_config, as_json, **flags):
+def train(
+    model,
+    dataset,
+    config_file,
+    sets,
+    run_name,
+    runs_dir,
+    tpu,
+    download,
+    export_to,
+    print_config,
+    as_json,
+    **flags,
+):
     """Train MODEL on a TFDS image or text classification dataset.
 
     Writes runs/<run-name>/: config.json, dataset.json, checkpoints/, logs/ (TensorBoard),
@@ -96,7 +144,14 @@ def train(model, dataset, config_file, sets, run_name, runs_dir, tpu, download, 
     if print_config:
         emit_json(to_dict(config))
         return
-    summary = api.train(config, run_name, runs_dir, tpu=tpu, download=download,
-                        export_to=export_to, console=console(as_json))
+    summary = api.train(
+        config,
+        run_name,
+        runs_dir,
+        tpu=tpu,
+        download=download,
+        export_to=export_to,
+        console=console(as_json),
+    )
     if as_json:
         emit_json(summary)

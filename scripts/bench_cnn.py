@@ -29,28 +29,47 @@ def main() -> None:
     p.add_argument("--examples", type=int, default=10000)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--steps-per-execution", type=int, default=None,
-                   help="zoo side only (default: the zoo's own default)")
+    p.add_argument(
+        "--steps-per-execution",
+        type=int,
+        default=None,
+        help="zoo side only (default: the zoo's own default)",
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     n, bs = args.examples, args.batch_size
-    info = DatasetInfo("cifar10-shaped", "image", "image", "label", 10,
-                       tuple(str(i) for i in range(10)), (32, 32, 3), (32, 32, 3))
+    info = DatasetInfo(
+        "cifar10-shaped",
+        "image",
+        "image",
+        "label",
+        10,
+        tuple(str(i) for i in range(10)),
+        (32, 32, 3),
+        (32, 32, 3),
+    )
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
     labels = rng.integers(0, 10, n)
     steps = data.steps_per_epoch(n, bs)
-    cfg = TrainConfig(model="cnn", dataset=info.name, batch_size=bs, epochs=10_000,
-                      schedule="constant")
-    zoo_cfg = cfg if args.steps_per_execution is None else TrainConfig(
-        **{**cfg.__dict__, "steps_per_execution": args.steps_per_execution})
+    cfg = TrainConfig(
+        model="cnn", dataset=info.name, batch_size=bs, epochs=10_000, schedule="constant"
+    )
+    zoo_cfg = (
+        cfg
+        if args.steps_per_execution is None
+        else TrainConfig(**{**cfg.__dict__, "steps_per_execution": args.steps_per_execution})
+    )
 
     def model(loss="categorical", config=cfg):
         keras.utils.set_random_seed(0)
         m = registry.create_model("cnn", info)
         if loss == "sparse":  # exactly the tutorial's compile call
-            m.compile(optimizer="adam", metrics=["accuracy"],
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            m.compile(
+                optimizer="adam",
+                metrics=["accuracy"],
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            )
         else:
             training.compile_model(m, config, 10, steps, jit_compile=False)
         return m
@@ -65,10 +84,16 @@ def main() -> None:
         return timer.seconds
 
     # hand-tuned tf.data: what an expert writes by hand for in-memory data
-    hand = (tf.data.Dataset.from_tensor_slices((images, labels)).cache().shuffle(n)
-            .batch(bs, num_parallel_calls=-1)
-            .map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, tf.one_hot(y, 10)),
-                 num_parallel_calls=-1).prefetch(-1))
+    hand = (
+        tf.data.Dataset.from_tensor_slices((images, labels))
+        .cache()
+        .shuffle(n)
+        .batch(bs, num_parallel_calls=-1)
+        .map(
+            lambda x, y: (tf.cast(x, tf.float32) / 255.0, tf.one_hot(y, 10)), num_parallel_calls=-1
+        )
+        .prefetch(-1)
+    )
     hand_model = model()
 
     def hand_epoch():
@@ -77,25 +102,40 @@ def main() -> None:
 
     # zoo: the pipeline of `zoo train` over the same uint8 examples
     raw = tf.data.Dataset.from_tensor_slices((images, labels))
-    zoo_ds = data.make_pipeline(raw, info, batch_size=bs, preprocess=preprocess.prepare_images,
-                                training=True, seed=0, examples=n, epochs=(0, 1))
+    zoo_ds = data.make_pipeline(
+        raw,
+        info,
+        batch_size=bs,
+        preprocess=preprocess.prepare_images,
+        training=True,
+        seed=0,
+        examples=n,
+        epochs=(0, 1),
+    )
     zoo_model = model(config=zoo_cfg)
 
     def zoo_epoch():
         zoo_model.fit(zoo_ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[timer])
         return timer.seconds
 
-    result = alternate({"seed": seed_epoch, "handtuned": hand_epoch, "zoo": zoo_epoch},
-                       args.rounds, n, log=print)
+    result = alternate(
+        {"seed": seed_epoch, "handtuned": hand_epoch, "zoo": zoo_epoch}, args.rounds, n, log=print
+    )
     rate = result["examples_per_s"]
-    result.update(batch_size=bs, zoo_vs_seed=rate["zoo"] / rate["seed"],
-                  zoo_vs_handtuned=rate["zoo"] / rate["handtuned"], tensorflow=tf.__version__)
+    result.update(
+        batch_size=bs,
+        zoo_vs_seed=rate["zoo"] / rate["seed"],
+        zoo_vs_handtuned=rate["zoo"] / rate["handtuned"],
+        tensorflow=tf.__version__,
+    )
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print("examples/s: " + ", ".join(f"{k} {v:.0f}" for k, v in rate.items()))
-        print(f"zoo/seed = {result['zoo_vs_seed']:.2f}x   zoo/handtuned = "
-              f"{result['zoo_vs_handtuned']:.2f}x   (medians of {args.rounds} epochs, batch {bs})")
+        print(
+            f"zoo/seed = {result['zoo_vs_seed']:.2f}x   zoo/handtuned = "
+            f"{result['zoo_vs_handtuned']:.2f}x   (medians of {args.rounds} epochs, batch {bs})"
+        )
 
 
 if __name__ == "__main__":

@@ -31,14 +31,21 @@ def main() -> None:
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
 
-    cfg = TrainConfig(model="lstm", dataset="imdb_reviews", max_tokens=10000,
-                      sequence_length=256, batch_size=args.batch_size, epochs=args.rounds + 1)
+    cfg = TrainConfig(
+        model="lstm",
+        dataset="imdb_reviews",
+        max_tokens=10000,
+        sequence_length=256,
+        batch_size=args.batch_size,
+        epochs=args.rounds + 1,
+    )
     builder = data.get_builder("imdb_reviews", args.data_dir)
     info = data.inspect("imdb_reviews", args.data_dir, builder=builder)
     raw = data.load_split(builder, info, "train", role="train", smoke=False, seed=0)
     raw = raw.take(args.examples).cache()
-    vec = fit_vectorizer(raw.map(lambda x, y: x), cfg.max_tokens, cfg.sequence_length,
-                         cfg.standardize)
+    vec = fit_vectorizer(
+        raw.map(lambda x, y: x), cfg.max_tokens, cfg.sequence_length, cfg.standardize
+    )
     info = dataclasses.replace(info, vocab_size=int(vec.vocabulary_size()))
 
     # The seed's way: token lists -> pad_sequences -> numpy arrays -> fit(x, y).
@@ -49,22 +56,31 @@ def main() -> None:
     y_np = keras.utils.to_categorical(np.array(labels), info.num_classes)
 
     # The zoo's way: the same pipeline `zoo train` builds.
-    zoo_ds = data.make_pipeline(raw, info, batch_size=cfg.batch_size, encode=vec, training=True,
-                                examples=args.examples)
+    zoo_ds = data.make_pipeline(
+        raw, info, batch_size=cfg.batch_size, encode=vec, training=True, examples=args.examples
+    )
 
     def model():
         keras.utils.set_random_seed(0)
         m = registry.create_model("lstm", info)
-        training.compile_model(m, cfg, info.num_classes, -(-args.examples // cfg.batch_size),
-                               jit_compile=False)
+        training.compile_model(
+            m, cfg, info.num_classes, -(-args.examples // cfg.batch_size), jit_compile=False
+        )
         return m
 
     seed_model, zoo_model = model(), model()
     timer = EpochTimer()
 
     def seed_epoch():
-        seed_model.fit(x_np, y_np, batch_size=cfg.batch_size, epochs=1, shuffle=True, verbose=0,
-                       callbacks=[timer])
+        seed_model.fit(
+            x_np,
+            y_np,
+            batch_size=cfg.batch_size,
+            epochs=1,
+            shuffle=True,
+            verbose=0,
+            callbacks=[timer],
+        )
         return timer.seconds
 
     def zoo_epoch():
@@ -73,13 +89,19 @@ def main() -> None:
 
     result = alternate({"seed": seed_epoch, "zoo": zoo_epoch}, args.rounds, args.examples)
     rate = result["examples_per_s"]
-    result.update(batch_size=cfg.batch_size, zoo_vs_seed=rate["zoo"] / rate["seed"],
-                  tensorflow=tf.__version__, tfds=tfds.__version__)
+    result.update(
+        batch_size=cfg.batch_size,
+        zoo_vs_seed=rate["zoo"] / rate["seed"],
+        tensorflow=tf.__version__,
+        tfds=tfds.__version__,
+    )
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"seed script {rate['seed']:.0f} ex/s, zoo {rate['zoo']:.0f} ex/s: "
-              f"zoo/seed = {result['zoo_vs_seed']:.2f}x (medians of {args.rounds} epochs)")
+        print(
+            f"seed script {rate['seed']:.0f} ex/s, zoo {rate['zoo']:.0f} ex/s: "
+            f"zoo/seed = {result['zoo_vs_seed']:.2f}x (medians of {args.rounds} epochs)"
+        )
 
 
 if __name__ == "__main__":

@@ -17,10 +17,13 @@ import urllib.request
 
 
 def via_rest(url: str, blobs: list[bytes]) -> list[dict]:
-    body = {"signature_name": "serving_default",
-            "instances": [{"image_bytes": {"b64": base64.b64encode(b).decode()}} for b in blobs]}
-    req = urllib.request.Request(url, json.dumps(body).encode(),
-                                 {"Content-Type": "application/json"})
+    body = {
+        "signature_name": "serving_default",
+        "instances": [{"image_bytes": {"b64": base64.b64encode(b).decode()}} for b in blobs],
+    }
+    req = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.load(resp)["predictions"]
 
@@ -30,9 +33,12 @@ def via_savedmodel(export_dir: str, blobs: list[bytes]) -> list[dict]:
 
     serve = tf.saved_model.load(export_dir).signatures["serving_default"]
     out = serve(image_bytes=tf.constant(blobs))
-    return [{"class_name": n.decode(), "class_id": int(i), "probabilities": p.tolist()}
-            for n, i, p in zip(out["class_name"].numpy(), out["class_id"].numpy(),
-                               out["probabilities"].numpy())]
+    return [
+        {"class_name": n.decode(), "class_id": int(i), "probabilities": p.tolist()}
+        for n, i, p in zip(
+            out["class_name"].numpy(), out["class_id"].numpy(), out["probabilities"].numpy()
+        )
+    ]
 
 
 def main() -> None:
@@ -46,8 +52,10 @@ def main() -> None:
     preds = via_rest(args.url, blobs) if args.url else via_savedmodel(args.export, blobs)
     for path, pred in zip(args.images, preds):
         name = pred["class_name"]
-        print(f"{path}: {name.decode() if isinstance(name, bytes) else name} "
-              f"({max(pred['probabilities']):.3f})")
+        print(
+            f"{path}: {name.decode() if isinstance(name, bytes) else name} "
+            f"({max(pred['probabilities']):.3f})"
+        )
 
 
 if __name__ == "__main__":

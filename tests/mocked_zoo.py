@@ -1,6 +1,6 @@
 """Run the zoo CLI in a fresh process on mocked TFDS (for kill/resume and multi-worker tests).
 
-    python tests/mocked_zoo.py EXAMPLES train mlp -d mnist ...
+python tests/mocked_zoo.py EXAMPLES train mlp -d mnist ...
 """
 
 import sys

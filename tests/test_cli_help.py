@@ -9,10 +9,12 @@ from cli import main
 
 
 def test_help_does_not_import_tensorflow():
-    code = ("import sys; from cli import main\n"
-            "try:\n    main(['--help'], prog_name='zoo')\nexcept SystemExit:\n    pass\n"
-            "assert 'tensorflow' not in sys.modules, 'TensorFlow imported by zoo --help'\n"
-            "assert 'keras' not in sys.modules\nprint('clean')")
+    code = (
+        "import sys; from cli import main\n"
+        "try:\n    main(['--help'], prog_name='zoo')\nexcept SystemExit:\n    pass\n"
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow imported by zoo --help'\n"
+        "assert 'keras' not in sys.modules\nprint('clean')"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "clean" in out.stdout and "Usage: zoo" in out.stdout
@@ -33,8 +35,10 @@ def test_every_command_has_help(path):
 
 
 def test_subcommand_help_is_fast_and_tf_free():
-    code = ("import sys; from cli import main\n"
-            "try:\n    main(['train', '--help'])\nexcept SystemExit:\n    pass\n"
-            "assert 'tensorflow' not in sys.modules")
+    code = (
+        "import sys; from cli import main\n"
+        "try:\n    main(['train', '--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'tensorflow' not in sys.modules"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -10,8 +10,13 @@ from zoo.errors import ZooError
 def test_precedence_defaults_recipe_file_set_flags(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("epochs: 3\nlearning_rate: 0.5\nbatch_size: 16\nmodel:\n  dropout: 0.1\n")
-    c = api.resolve_train_config("cnn", "mnist", str(f), ["learning_rate=0.25", "model.dense_units=8"],
-                                 {"batch_size": 32, "seed": None})
+    c = api.resolve_train_config(
+        "cnn",
+        "mnist",
+        str(f),
+        ["learning_rate=0.25", "model.dense_units=8"],
+        {"batch_size": 32, "seed": None},
+    )
     assert c.epochs == 3  # file beats recipe (10)
     assert c.learning_rate == 0.25  # --set beats file
     assert c.batch_size == 32  # flag beats file

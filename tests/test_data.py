@@ -22,11 +22,14 @@ def test_text_dataset_keys(tmp_path):
     assert info.num_classes == 4
 
 
-@pytest.mark.parametrize("name,needle", [
-    ("coco", "not a single-label"),
-    ("voc", "not a single-label"),
-    ("glue/mrpc", "sentence-pair"),
-])
+@pytest.mark.parametrize(
+    "name,needle",
+    [
+        ("coco", "not a single-label"),
+        ("voc", "not a single-label"),
+        ("glue/mrpc", "sentence-pair"),
+    ],
+)
 def test_refuses_other_tasks(name, needle, tmp_path):
     with pytest.raises(ZooError, match=needle):
         data.inspect(name, str(tmp_path))
@@ -40,10 +43,16 @@ def test_unknown_dataset_suggests(tmp_path):
 def test_validation_carved_from_train_when_missing():
     notes = []
     assert data._choose_splits({"train": 1000, "test": 10}, 0.1, notes) == (
-        "train[:900]", "train[900:]", "test")
+        "train[:900]",
+        "train[900:]",
+        "test",
+    )
     assert notes
     assert data._choose_splits({"train": 5, "validation": 2, "test": 1}, 0.1, []) == (
-        "train", "validation", "test")
+        "train",
+        "validation",
+        "test",
+    )
     assert data._choose_splits({}, 0.2, []) == ("train[:80%]", "train[80%:]", "test")
 
 

@@ -11,16 +11,38 @@ from helpers import zoo, zoo_json
 @pytest.fixture
 def two_runs(mock_tfds, workdir):
     zoo("train", "cnn", "-d", "mnist", "--smoke", "--run-name", "a", "--data-dir", "tfds")
-    zoo("train", "mlp", "-d", "mnist", "--smoke", "--run-name", "b", "--data-dir", "tfds",
-        "--epochs", "2")
+    zoo(
+        "train",
+        "mlp",
+        "-d",
+        "mnist",
+        "--smoke",
+        "--run-name",
+        "b",
+        "--data-dir",
+        "tfds",
+        "--epochs",
+        "2",
+    )
     return workdir
 
 
 def test_runs_listing_sorting_and_show(two_runs):
     rows = zoo_json("runs")
     assert [r["name"] for r in rows] == ["a", "b"]
-    assert {"name", "path", "model", "dataset", "status", "epochs_done", "epochs",
-            "best_val_accuracy", "test_accuracy", "started", "wall_time_s"} <= set(rows[0])
+    assert {
+        "name",
+        "path",
+        "model",
+        "dataset",
+        "status",
+        "epochs_done",
+        "epochs",
+        "best_val_accuracy",
+        "test_accuracy",
+        "started",
+        "wall_time_s",
+    } <= set(rows[0])
     assert rows[1]["epochs_done"] == 2 and rows[1]["status"] == "finished"
     by_model = zoo_json("runs", "--sort", "-model")
     assert [r["model"] for r in by_model] == ["mlp", "cnn"]
@@ -28,8 +50,17 @@ def test_runs_listing_sorting_and_show(two_runs):
     shown = zoo_json("runs", "show", "runs/a")
     assert shown["config"]["model"] == "cnn"
     record = shown["record"]
-    for key in ("command", "tensorflow", "keras", "tensorflow_datasets", "python", "devices",
-                "git_commit", "started", "finished"):
+    for key in (
+        "command",
+        "tensorflow",
+        "keras",
+        "tensorflow_datasets",
+        "python",
+        "devices",
+        "git_commit",
+        "started",
+        "finished",
+    ):
         assert key in record, key
     text = zoo("runs").output
     assert "a" in text and "finished" in text
@@ -54,8 +85,18 @@ def test_interrupted_status(two_runs):
 
 def test_datasets_catalog_and_info(tmp_path):
     rows = zoo_json("datasets", "mnist", "--data-dir", str(tmp_path))
-    assert rows == [{"name": "mnist", "modality": "image", "input": "image", "label": "label",
-                     "classes": 10, "prepared": False, "splits": {}, "version": rows[0]["version"]}]
+    assert rows == [
+        {
+            "name": "mnist",
+            "modality": "image",
+            "input": "image",
+            "label": "label",
+            "classes": 10,
+            "prepared": False,
+            "splits": {},
+            "version": rows[0]["version"],
+        }
+    ]
     assert zoo_json("datasets", "coco*", "--data-dir", str(tmp_path)) == []  # detection
     text = {r["name"] for r in zoo_json("datasets", "imdb*", "--data-dir", str(tmp_path))}
     assert "imdb_reviews/plain_text" in text or "imdb_reviews" in text
@@ -74,8 +115,9 @@ def test_doctor_reports_without_network(tmp_path, monkeypatch):
     report = zoo_json("doctor", "--data-dir", str(tmp_path))
     checks = {c["check"]: c for c in report["checks"]}
     assert checks["prepared_datasets"]["value"] == ["mnist"]
-    assert {"python", "tensorflow", "keras", "tensorflow_datasets", "devices",
-            "data_dir"} <= set(checks)
+    assert {"python", "tensorflow", "keras", "tensorflow_datasets", "devices", "data_dir"} <= set(
+        checks
+    )
     assert report["ok"] is True
     assert "ready" in zoo("doctor", "--data-dir", str(tmp_path)).output
 
@@ -83,8 +125,19 @@ def test_doctor_reports_without_network(tmp_path, monkeypatch):
 def test_print_config_shows_resolved_values(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("epochs: 4\n")
-    out = zoo_json("train", "resnet", "-d", "cifar10", "--config", str(cfg), "--set",
-                   "model.dropout=0.2", "--lr", "0.05", "--print-config")
+    out = zoo_json(
+        "train",
+        "resnet",
+        "-d",
+        "cifar10",
+        "--config",
+        str(cfg),
+        "--set",
+        "model.dropout=0.2",
+        "--lr",
+        "0.05",
+        "--print-config",
+    )
     assert (out["model"], out["epochs"], out["learning_rate"]) == ("resnet20", 4, 0.05)
     assert out["model_config"] == {"dropout": 0.2} and out["optimizer"] == "sgd"
 

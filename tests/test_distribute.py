@@ -24,8 +24,20 @@ def _losses(run_dir: Path) -> list[float]:
 
 
 def test_mirrored_matches_one_device(mock_tfds, workdir):
-    common = ("train", "mlp", "-d", "mnist", "--smoke", "--epochs", "3", "--batch-size", "8",
-              "--data-dir", "tfds", "--deterministic")
+    common = (
+        "train",
+        "mlp",
+        "-d",
+        "mnist",
+        "--smoke",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--data-dir",
+        "tfds",
+        "--deterministic",
+    )
     one = zoo_json(*common, "--strategy", "one_device", "--run-name", "one")
     two = zoo_json(*common, "--strategy", "mirrored", "--run-name", "two")
     report = json.loads(Path("runs/two/distribute.json").read_text())
@@ -36,19 +48,38 @@ def test_mirrored_matches_one_device(mock_tfds, workdir):
 
 
 def _run(args, env, timeout=240):
-    return subprocess.run([*LAUNCHER, *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [*LAUNCHER, *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_sigkilled_run_resumes_to_identical_metrics(tmp_path):
     env = {**os.environ, "ZOO_RUNS_DIR": str(tmp_path / "runs"), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    args = ["2000", "train", "mlp", "-d", "mnist", "--epochs", "4", "--batch-size", "32",
-            "--deterministic", "--data-dir", str(tmp_path / "tfds"), "--augment", "flip_crop"]
+    args = [
+        "2000",
+        "train",
+        "mlp",
+        "-d",
+        "mnist",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "32",
+        "--deterministic",
+        "--data-dir",
+        str(tmp_path / "tfds"),
+        "--augment",
+        "flip_crop",
+    ]
     full = _run([*args, "--run-name", "full"], env)
     assert full.returncode == 0, full.stderr[-2000:]
 
-    proc = subprocess.Popen([*LAUNCHER, *args, "--run-name", "cut"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*LAUNCHER, *args, "--run-name", "cut"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     history = tmp_path / "runs" / "cut" / "history.csv"
     deadline = time.time() + 180
     while time.time() < deadline and proc.poll() is None:
@@ -81,15 +112,45 @@ def test_two_workers_train_through_the_cli(tmp_path):
     procs = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "2",
-               "TMPDIR": str(tmp_path / f"tmp{index}")}
+        env = {
+            **os.environ,
+            "TF_CONFIG": json.dumps(tf_config),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "TMPDIR": str(tmp_path / f"tmp{index}"),
+        }
         (tmp_path / f"tmp{index}").mkdir()
-        procs.append(subprocess.Popen(
-            [*LAUNCHER, "64", "train", "mlp", "-d", "mnist", "--smoke", "--epochs", "2",
-             "--strategy", "multi_worker", "--batch-size", "16", "--run-name", "mw",
-             "--runs-dir", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "tfds"),
-             "--export", str(tmp_path / "exports")],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path))
+        procs.append(
+            subprocess.Popen(
+                [
+                    *LAUNCHER,
+                    "64",
+                    "train",
+                    "mlp",
+                    "-d",
+                    "mnist",
+                    "--smoke",
+                    "--epochs",
+                    "2",
+                    "--strategy",
+                    "multi_worker",
+                    "--batch-size",
+                    "16",
+                    "--run-name",
+                    "mw",
+                    "--runs-dir",
+                    str(tmp_path / "runs"),
+                    "--data-dir",
+                    str(tmp_path / "tfds"),
+                    "--export",
+                    str(tmp_path / "exports"),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=tmp_path,
+            )
+        )
     try:
         outs = [p.communicate(timeout=300) for p in procs]
     finally:
@@ -106,13 +167,16 @@ def test_two_workers_train_through_the_cli(tmp_path):
     assert worker_state, "the non-chief worker keeps its state in its scratch directory"
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--strategy", "tpu"], "--tpu"),
-    (["--strategy", "multi_worker"], "TF_CONFIG"),
-    (["--strategy", "mirroed"], "did you mean mirrored"),
-    (["--precision", "fp16"], "unknown precision"),
-    (["--xla", "maybe"], "unknown xla"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--strategy", "tpu"], "--tpu"),
+        (["--strategy", "multi_worker"], "TF_CONFIG"),
+        (["--strategy", "mirroed"], "did you mean mirrored"),
+        (["--precision", "fp16"], "unknown precision"),
+        (["--xla", "maybe"], "unknown xla"),
+    ],
+)
 def test_strategy_errors(args, needle, mock_tfds, workdir, monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     monkeypatch.delenv("TPU_NAME", raising=False)
@@ -122,8 +186,17 @@ def test_strategy_errors(args, needle, mock_tfds, workdir, monkeypatch):
 
 
 def test_mixed_precision_smoke(mock_tfds, workdir):
-    out = zoo_json("train", "cnn", "-d", "cifar10", "--smoke", "--precision", "mixed_bfloat16",
-                   "--data-dir", "tfds")
+    out = zoo_json(
+        "train",
+        "cnn",
+        "-d",
+        "cifar10",
+        "--smoke",
+        "--precision",
+        "mixed_bfloat16",
+        "--data-dir",
+        "tfds",
+    )
     assert np.isfinite(out["test_loss"])
     report = json.loads((Path(out["run_dir"]) / "distribute.json").read_text())
     assert report["precision"] == "mixed_bfloat16" and report["xla"] is False

@@ -12,11 +12,27 @@ from helpers import tiny_image, zoo, zoo_json
 
 @pytest.mark.parametrize("dataset,shape", [("cifar10", (32, 32, 3)), ("mnist", (28, 28, 1))])
 def test_train_eval_export_serve_predict(dataset, shape, mock_tfds, workdir):
-    summary = zoo_json("train", "cnn", "--dataset", dataset, "--smoke", "--run-name", "r",
-                       "--data-dir", workdir / "tfds")
+    summary = zoo_json(
+        "train",
+        "cnn",
+        "--dataset",
+        dataset,
+        "--smoke",
+        "--run-name",
+        "r",
+        "--data-dir",
+        workdir / "tfds",
+    )
     run = Path(summary["run_dir"])
-    for name in ("config.json", "dataset.json", "run.json", "history.csv", "metrics.json",
-                 "model.keras", "distribute.json"):
+    for name in (
+        "config.json",
+        "dataset.json",
+        "run.json",
+        "history.csv",
+        "metrics.json",
+        "model.keras",
+        "distribute.json",
+    ):
         assert (run / name).exists(), name
     assert list((run / "logs").rglob("*tfevents*")), "TensorBoard logs"
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
@@ -46,9 +62,12 @@ def test_train_eval_export_serve_predict(dataset, shape, mock_tfds, workdir):
     Path("x.png").write_bytes(png)
     from_run = zoo_json("predict", str(run), "x.png", "-k", "3")
     from_export = zoo_json("predict", "saved_models/r", "x.png", "-k", "3")
-    assert [t["class_id"] for t in from_run[0]["top"]] == [t["class_id"] for t in from_export[0]["top"]]
-    np.testing.assert_allclose(from_export[0]["top"][0]["probability"],
-                               served["probabilities"].numpy()[0].max(), rtol=1e-5)
+    assert [t["class_id"] for t in from_run[0]["top"]] == [
+        t["class_id"] for t in from_export[0]["top"]
+    ]
+    np.testing.assert_allclose(
+        from_export[0]["top"][0]["probability"], served["probabilities"].numpy()[0].max(), rtol=1e-5
+    )
 
     again = zoo_json("export", str(run))  # next free version, the first is untouched
     assert again["version"] == 2
@@ -58,8 +77,19 @@ def test_train_eval_export_serve_predict(dataset, shape, mock_tfds, workdir):
 
 
 def test_rerunning_an_interrupted_run_resumes_it(mock_tfds, workdir):
-    args = ("train", "mlp", "--dataset", "mnist", "--smoke", "--epochs", "2", "--run-name", "x",
-            "--data-dir", str(workdir / "tfds"))
+    args = (
+        "train",
+        "mlp",
+        "--dataset",
+        "mnist",
+        "--smoke",
+        "--epochs",
+        "2",
+        "--run-name",
+        "x",
+        "--data-dir",
+        str(workdir / "tfds"),
+    )
     zoo(*args)
     run = workdir / "runs" / "x"
     record = json.loads((run / "run.json").read_text())

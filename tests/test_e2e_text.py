@@ -12,11 +12,25 @@ import tensorflow_datasets as tfds
 from helpers import zoo_json
 
 
-@pytest.mark.parametrize("dataset,model,classes", [
-    ("imdb_reviews", "lstm", 2), ("ag_news_subset", "transformer", 4)])
+@pytest.mark.parametrize(
+    "dataset,model,classes", [("imdb_reviews", "lstm", 2), ("ag_news_subset", "transformer", 4)]
+)
 def test_text_train_eval_export_serve_predict(dataset, model, classes, mock_tfds, workdir):
-    summary = zoo_json("train", model, "-d", dataset, "--smoke", "--run-name", "t",
-                       "--data-dir", "tfds", "--max-tokens", "500", "--sequence-length", "32")
+    summary = zoo_json(
+        "train",
+        model,
+        "-d",
+        dataset,
+        "--smoke",
+        "--run-name",
+        "t",
+        "--data-dir",
+        "tfds",
+        "--max-tokens",
+        "500",
+        "--sequence-length",
+        "32",
+    )
     run = Path(summary["run_dir"])
     assert (run / "preprocessor" / "vocabulary.txt").exists()
     report = zoo_json("eval", str(run))
@@ -35,7 +49,8 @@ def test_text_train_eval_export_serve_predict(dataset, model, classes, mock_tfds
     assert preds[0]["top"][0]["class_id"] == int(served["class_id"][0])
     from_run = zoo_json("predict", str(run), "a truly great film", "-k", "1")
     assert from_run[0]["top"][0]["probability"] == pytest.approx(
-        preds[0]["top"][0]["probability"], abs=1e-5)
+        preds[0]["top"][0]["probability"], abs=1e-5
+    )
 
 
 def _split_dependent(self, split, **kwargs):
@@ -43,13 +58,15 @@ def _split_dependent(self, split, **kwargs):
     word = "testonlyword" if "test" in str(split) else "trainword"
     texts = [f"{word} common words {i % 7}" for i in range(40)]
     return tf.data.Dataset.from_tensor_slices(
-        {"text": texts, "label": np.arange(40, dtype=np.int64) % 2})
+        {"text": texts, "label": np.arange(40, dtype=np.int64) % 2}
+    )
 
 
 def test_vocabulary_comes_from_the_training_split_only(workdir):
     with tfds.testing.mock_data(as_dataset_fn=_split_dependent):
-        summary = zoo_json("train", "gru", "-d", "imdb_reviews", "--smoke", "--run-name", "v",
-                           "--data-dir", "tfds")
+        summary = zoo_json(
+            "train", "gru", "-d", "imdb_reviews", "--smoke", "--run-name", "v", "--data-dir", "tfds"
+        )
     run = Path(summary["run_dir"])
     vocab = (run / "preprocessor" / "vocabulary.txt").read_text().split()
     assert "trainword" in vocab and "common" in vocab
@@ -63,8 +80,11 @@ def test_vocabulary_comes_from_the_training_split_only(workdir):
     texts = ["trainword common", "testonlyword words 3", "nothing known here"]
     want = tf.nn.softmax(model(vec(tf.constant(texts)))).numpy()
     exported = zoo_json("export", str(run))
-    got = tf.saved_model.load(exported["export_dir"]).signatures["serving_default"](
-        text=tf.constant(texts))["probabilities"].numpy()
+    got = (
+        tf.saved_model.load(exported["export_dir"])
+        .signatures["serving_default"](text=tf.constant(texts))["probabilities"]
+        .numpy()
+    )
     np.testing.assert_allclose(got, want, atol=1e-5)
     info = json.loads((run / "dataset.json").read_text())
     assert info["vocab_size"] == len(vocab) + 2  # + padding and [UNK]
@@ -74,10 +94,12 @@ def test_unlabeled_test_split_is_never_evaluated():
     from zoo.data import _choose_splits
 
     notes = []
-    train, val, test = _choose_splits({"train": 100, "validation": 10, "test": 20}, 0.1, notes,
-                                      {"test"})
+    train, val, test = _choose_splits(
+        {"train": 100, "validation": 10, "test": 20}, 0.1, notes, {"test"}
+    )
     assert (train, val, test) == ("train[:90]", "train[90:]", "validation")
     assert any("unlabeled" in n for n in notes)
-    train, val, test = _choose_splits({"train": 100, "test": 20, "unsupervised": 50}, 0.1, [],
-                                      {"unsupervised"})
+    train, val, test = _choose_splits(
+        {"train": 100, "test": 20, "unsupervised": 50}, 0.1, [], {"unsupervised"}
+    )
     assert "unsupervised" not in (train, val, test)

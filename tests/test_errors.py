@@ -34,8 +34,21 @@ def trained(trained_dir, mock_tfds, monkeypatch):
 
 def _populate(workdir):
     zoo("train", "cnn", "-d", "mnist", "--smoke", "--run-name", "done", "--data-dir", "tfds")
-    zoo("train", "lstm", "-d", "imdb_reviews", "--smoke", "--run-name", "text", "--data-dir",
-        "tfds", "--max-tokens", "100", "--sequence-length", "8")
+    zoo(
+        "train",
+        "lstm",
+        "-d",
+        "imdb_reviews",
+        "--smoke",
+        "--run-name",
+        "text",
+        "--data-dir",
+        "tfds",
+        "--max-tokens",
+        "100",
+        "--sequence-length",
+        "8",
+    )
     zoo("export", "runs/done")
     half = workdir / "runs" / "half"
     half.mkdir()
@@ -68,8 +81,10 @@ CASES = [
     (["predict", "runs/done", "notes.txt"], "not an image"),
     (["models", "info", "vit_huge"], "unknown model"),
     (["train", "cnn", "-d", "mnist", "--no-download"], "zoo data prepare mnist"),
-    (["train", "cnn", "-d", "mnist", "--strategy", "mirrored", "--batch-size", "3"],
-     "does not split evenly"),
+    (
+        ["train", "cnn", "-d", "mnist", "--strategy", "mirrored", "--batch-size", "3"],
+        "does not split evenly",
+    ),
     (["train", "cnn", "-d", "mnist", "--image-size", "12"], "at least 18x18"),
     (["train", "cnn", "-d", "mnist", "--config", "missing.yaml"], "does not exist"),
     (["train", "cnn", "-d", "mnist", "--set", "epochs=many"], "must be an integer"),

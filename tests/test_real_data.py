@@ -17,11 +17,24 @@ pytestmark = [
 
 def test_prepare_then_train_cnn_one_epoch(workdir):
     tfds_dir = workdir / "tfds"
-    prepared = zoo_json("data", "prepare", "fashion_mnist", "--from", str(ARCHIVES),
-                        "--data-dir", str(tfds_dir))
+    prepared = zoo_json(
+        "data", "prepare", "fashion_mnist", "--from", str(ARCHIVES), "--data-dir", str(tfds_dir)
+    )
     assert prepared["splits"] == {"train": 60000, "test": 10000}
-    summary = zoo_json("train", "cnn", "--dataset", "fashion_mnist", "--epochs", "1",
-                       "--batch-size", "32", "--data-dir", str(tfds_dir), "--run-name", "fm")
+    summary = zoo_json(
+        "train",
+        "cnn",
+        "--dataset",
+        "fashion_mnist",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--data-dir",
+        str(tfds_dir),
+        "--run-name",
+        "fm",
+    )
     assert summary["metrics"]["examples"] == 10000
     assert summary["test_accuracy"] >= 0.85, summary["test_accuracy"]
     exported = zoo_json("export", summary["run_dir"], "--verify")
@@ -34,6 +47,14 @@ def test_prepare_refuses_wrong_archives(workdir):
     for f in ARCHIVES.iterdir():
         shutil.copy(f, bad / f.name)
     (bad / "t10k-labels-idx1-ubyte.gz").write_bytes(b"tampered")
-    result = zoo("data", "prepare", "fashion_mnist", "--from", str(bad), "--data-dir",
-                 str(workdir / "tfds"), ok=False)
+    result = zoo(
+        "data",
+        "prepare",
+        "fashion_mnist",
+        "--from",
+        str(bad),
+        "--data-dir",
+        str(workdir / "tfds"),
+        ok=False,
+    )
     assert result.exit_code == 2 and "could not prepare" in result.stderr

@@ -151,8 +151,10 @@ def _custom_layers():
     return [
         (ZeroPadShortcut(8, 2), np.ones((1, 4, 4, 4), "float32")),
         (PositionEmbedding(6), np.ones((2, 5, 8), "float32")),
-        (TransformerBlock(2, 16, dropout=0.1, norm_first=False, drop_path=0.1),
-         np.ones((2, 5, 8), "float32")),
+        (
+            TransformerBlock(2, 16, dropout=0.1, norm_first=False, drop_path=0.1),
+            np.ones((2, 5, 8), "float32"),
+        ),
         (PaddingMask(), np.array([[3, 0, 0], [0, 0, 0]], "int32")),
     ]
 

@@ -18,12 +18,23 @@ def cnn_run(mock_tfds, workdir):
 def test_cnn_every_quantization_mode(cnn_run):
     sizes = {}
     for mode in ("none", "dynamic", "float16", "int8"):
-        out = zoo_json("export", str(cnn_run), "--format", "tflite", "--quantize", mode,
-                       "--eval-examples", "16", "--calibration-examples", "8")
+        out = zoo_json(
+            "export",
+            str(cnn_run),
+            "--format",
+            "tflite",
+            "--quantize",
+            mode,
+            "--eval-examples",
+            "16",
+            "--calibration-examples",
+            "8",
+        )
         folder = Path(out["export_dir"])
         assert folder == Path(f"saved_models/c/tflite-{mode}")
         assert {"model.tflite", "labels.txt", "zoo.json", "report.json"} <= {
-            p.name for p in folder.iterdir()}
+            p.name for p in folder.iterdir()
+        }
         report = json.loads((folder / "report.json").read_text())
         assert report["examples"] == 16 and 0 <= report["agreement"] <= 1
         if mode == "none":
@@ -36,9 +47,21 @@ def test_cnn_every_quantization_mode(cnn_run):
 
 
 def test_int8_io_and_predict(cnn_run):
-    out = zoo_json("export", str(cnn_run), "--format", "tflite", "--quantize", "int8",
-                   "--int8-io", "--name", "io", "--eval-examples", "8",
-                   "--calibration-examples", "8")
+    out = zoo_json(
+        "export",
+        str(cnn_run),
+        "--format",
+        "tflite",
+        "--quantize",
+        "int8",
+        "--int8-io",
+        "--name",
+        "io",
+        "--eval-examples",
+        "8",
+        "--calibration-examples",
+        "8",
+    )
     from zoo.tflite import Interpreter
 
     lite = Interpreter(out["file"])
@@ -52,12 +75,26 @@ def test_int8_io_and_predict(cnn_run):
 
 
 def test_lstm_modes_and_int8_refusal(mock_tfds, workdir):
-    zoo("train", "lstm", "-d", "imdb_reviews", "--smoke", "--run-name", "l", "--data-dir", "tfds",
-        "--max-tokens", "300", "--sequence-length", "24")
+    zoo(
+        "train",
+        "lstm",
+        "-d",
+        "imdb_reviews",
+        "--smoke",
+        "--run-name",
+        "l",
+        "--data-dir",
+        "tfds",
+        "--max-tokens",
+        "300",
+        "--sequence-length",
+        "24",
+    )
     sizes = {}
     for mode in ("none", "dynamic", "float16"):
-        out = zoo_json("export", "runs/l", "--format", "tflite", "--quantize", mode,
-                       "--eval-examples", "8")
+        out = zoo_json(
+            "export", "runs/l", "--format", "tflite", "--quantize", mode, "--eval-examples", "8"
+        )
         sizes[mode] = out["tflite_bytes"]
         assert (Path(out["export_dir"]) / "preprocessor" / "vocabulary.txt").exists()
     assert sizes["dynamic"] < sizes["float16"] < sizes["none"]

@@ -1,9 +1,9 @@
 """The library's public calls; every CLI command is one of these.
 
-    >>> from zoo import api
-    >>> cfg = api.resolve_train_config("cnn", "fashion_mnist", flags={"epochs": 1})
-    >>> summary = api.train(cfg)
-    >>> api.evaluate(summary["run_dir"])["accuracy"]
+>>> from zoo import api
+>>> cfg = api.resolve_train_config("cnn", "fashion_mnist", flags={"epochs": 1})
+>>> summary = api.train(cfg)
+>>> api.evaluate(summary["run_dir"])["accuracy"]
 """
 
 from __future__ import annotations
@@ -38,9 +38,16 @@ def model_rows(pattern: str | None = None, modality: str | None = None) -> list[
     rows = []
     for spec in registry.list_models(pattern, modality):
         model = registry.create_model(spec.name, reference_info(spec.modality))
-        rows.append({"name": spec.name, "family": spec.family, "modality": spec.modality,
-                     "parameters": int(model.count_params()), "description": spec.description,
-                     "default": spec.default})
+        rows.append(
+            {
+                "name": spec.name,
+                "family": spec.family,
+                "modality": spec.modality,
+                "parameters": int(model.count_params()),
+                "description": spec.description,
+                "default": spec.default,
+            }
+        )
     return rows
 
 
@@ -58,14 +65,22 @@ def model_info(name: str, image_size: int | None = None) -> dict[str, Any]:
         "family": spec.family,
         "modality": spec.modality,
         "description": spec.description,
-        "reference_input": {"input_shape": list(info.input_shape), "num_classes": info.num_classes,
-                            **({"vocab_size": info.vocab_size} if spec.modality == "text" else {})},
+        "reference_input": {
+            "input_shape": list(info.input_shape),
+            "num_classes": info.num_classes,
+            **({"vocab_size": info.vocab_size} if spec.modality == "text" else {}),
+        },
         "parameters": int(model.count_params()),
-        "flops_per_example": flops(model, info.input_shape,
-                                   "int32" if spec.modality == "text" else "float32"),
+        "flops_per_example": flops(
+            model, info.input_shape, "int32" if spec.modality == "text" else "float32"
+        ),
         "config": cfg_lib.to_dict(spec.config),
-        "recipe": {**cfg_lib.to_dict(TrainConfig()), **spec.recipe,
-                   "model": spec.name, "dataset": None},
+        "recipe": {
+            **cfg_lib.to_dict(TrainConfig()),
+            **spec.recipe,
+            "model": spec.name,
+            "dataset": None,
+        },
     }
 
 
@@ -82,7 +97,7 @@ def flops(model, input_shape: Sequence[int], dtype: str) -> int:
     graph_def = convert_variables_to_constants_v2(concrete).graph.as_graph_def()
     with tf.Graph().as_default() as graph:
         tf.graph_util.import_graph_def(graph_def, name="")
-        opts = (tf.compat.v1.profiler.ProfileOptionBuilder.float_operation())
+        opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
         opts["output"] = "none"
         result = tf.compat.v1.profiler.profile(graph=graph, cmd="op", options=opts)
     return int(result.total_float_ops)
@@ -143,10 +158,13 @@ def evaluate(
     if name != info.name:
         other = data.inspect(name, data_dir)
         if other.modality != info.modality or other.label_names != info.label_names:
-            raise ZooError(f"{name} has other classes or inputs than {info.name}, which the "
-                           f"target was trained on; evaluate it on {info.name}")
-        info = dataclasses.replace(info, name=name, input_key=other.input_key,
-                                   label_key=other.label_key)
+            raise ZooError(
+                f"{name} has other classes or inputs than {info.name}, which the "
+                f"target was trained on; evaluate it on {info.name}"
+            )
+        info = dataclasses.replace(
+            info, name=name, input_key=other.input_key, label_key=other.label_key
+        )
     builder = data.get_builder(name, data_dir)
     data.ensure_prepared(builder)
     split = split or info.test_split
@@ -159,8 +177,9 @@ def evaluate(
     out = {"target": str(tgt.path), "kind": tgt.kind, "dataset": name, "split": split, **report}
     if plot_dir:
         history = Path(tgt.path) / "history.csv" if tgt.kind == "run" else None
-        out["plots"] = write_plots(Path(plot_dir), report, info.label_names, history,
-                                   _console(None))
+        out["plots"] = write_plots(
+            Path(plot_dir), report, info.label_names, history, _console(None)
+        )
     return out
 
 
@@ -188,17 +207,24 @@ def export(
         raise ZooError(f"--version must be a positive integer, got {version}")
     final = model_dir / str(version)
     if final.exists():
-        raise ZooError(f"export {final} already exists; nothing was overwritten: pass another "
-                       "--version or leave it out to take the next free one")
+        raise ZooError(
+            f"export {final} already exists; nothing was overwritten: pass another "
+            "--version or leave it out to take the next free one"
+        )
     with tempfile.TemporaryDirectory(prefix="zoo-assets-") as assets:
         module = export_lib.serving_module_for_run(run, Path(assets))
         check = None
         if verify:
             check = lambda path: _verify_export(run, module, path)
         result = export_lib.write_export(module, final, check)
-    out = {"export_dir": str(final), "name": name, "version": version,
-           "signatures": module.signatures(), "modality": module.modality,
-           "verify": result}
+    out = {
+        "export_dir": str(final),
+        "name": name,
+        "version": version,
+        "signatures": module.signatures(),
+        "modality": module.modality,
+        "verify": result,
+    }
     console.print(f"exported {run.name} -> {final}")
     return out
 
@@ -217,22 +243,32 @@ def _verify_export(run, module, path: Path) -> dict[str, Any]:
     if not data.is_available(builder):
         raise ZooError(f"--verify needs {info.name}'s test split, which is not prepared here")
     raw = data.load_split(builder, info, info.test_split, role="test", smoke=True, seed=0)
-    xs = np.stack([x for x, _ in raw.take(32).as_numpy_iterator()]) if info.modality == "image" \
+    xs = (
+        np.stack([x for x, _ in raw.take(32).as_numpy_iterator()])
+        if info.modality == "image"
         else [x for x, _ in raw.take(32).as_numpy_iterator()]
+    )
     loaded = tf.saved_model.load(str(path))
     if info.modality == "image":
         expected = module.serve_images(tf.constant(xs))
         checks = {
             "serving_images": export_lib.compare(
-                expected, loaded.signatures["serving_images"](images=tf.constant(xs))),
+                expected, loaded.signatures["serving_images"](images=tf.constant(xs))
+            ),
             "serving_default": export_lib.compare(
-                expected, loaded.signatures["serving_default"](
-                    image_bytes=tf.constant(export_lib.encode_png(xs)))),
+                expected,
+                loaded.signatures["serving_default"](
+                    image_bytes=tf.constant(export_lib.encode_png(xs))
+                ),
+            ),
         }
     else:
         expected = module.serve_text(tf.constant(xs))
-        checks = {"serving_default": export_lib.compare(
-            expected, loaded.signatures["serving_default"](text=tf.constant(xs)))}
+        checks = {
+            "serving_default": export_lib.compare(
+                expected, loaded.signatures["serving_default"](text=tf.constant(xs))
+            )
+        }
     if not all(c["ok"] for c in checks.values()):
         raise ZooError(f"export verification failed ({checks}); nothing was written")
     return checks
@@ -261,8 +297,15 @@ def predict(target: str | Path, inputs: Sequence[str], top_k: int = 5) -> list[d
     results = []
     for item, p in zip(inputs, probs):
         order = np.argsort(-p)[: min(top_k, len(names))]
-        results.append({"input": item, "top": [{"class": names[i], "class_id": int(i),
-                                                 "probability": float(p[i])} for i in order]})
+        results.append(
+            {
+                "input": item,
+                "top": [
+                    {"class": names[i], "class_id": int(i), "probability": float(p[i])}
+                    for i in order
+                ],
+            }
+        )
     del tf
     return results
 
@@ -277,7 +320,9 @@ def _read_image(path: str) -> bytes:
     try:
         tf.io.decode_image(blob, expand_animations=False)
     except (tf.errors.InvalidArgumentError, ValueError):
-        raise ZooError(f"{path} is not an image TensorFlow can decode (JPEG, PNG, GIF, BMP)") from None
+        raise ZooError(
+            f"{path} is not an image TensorFlow can decode (JPEG, PNG, GIF, BMP)"
+        ) from None
     return blob
 
 
@@ -295,8 +340,13 @@ def prepare_data(name: str, from_dir: str, data_dir: str | None = None) -> dict[
     from zoo import data
 
     info = data.prepare_offline(name, from_dir, data_dir)
-    return {"dataset": name, "data_dir": data_dir, "modality": info.modality,
-            "num_classes": info.num_classes, "splits": info.splits}
+    return {
+        "dataset": name,
+        "data_dir": data_dir,
+        "modality": info.modality,
+        "num_classes": info.num_classes,
+        "splits": info.splits,
+    }
 
 
 def export_tflite(
@@ -323,7 +373,9 @@ def export_tflite(
 
     console = _console(console)
     if quantize not in tflite.QUANTIZE:
-        raise ZooError(f"unknown --quantize {quantize!r}; choose one of {', '.join(tflite.QUANTIZE)}")
+        raise ZooError(
+            f"unknown --quantize {quantize!r}; choose one of {', '.join(tflite.QUANTIZE)}"
+        )
     if calibration_examples < 1 or (eval_examples is not None and eval_examples < 1):
         raise ZooError("--calibration-examples and --eval-examples must be at least 1")
     run = runs.open_run(run_dir)
@@ -355,12 +407,16 @@ def export_tflite(
     if eval_examples:
         test = test.take(eval_examples)
     pairs = list(test.as_numpy_iterator())
-    raw_x = np.stack([x for x, _ in pairs]) if info.modality == "image" else \
-        np.array([x for x, _ in pairs], dtype=object)
+    raw_x = (
+        np.stack([x for x, _ in pairs])
+        if info.modality == "image"
+        else np.array([x for x, _ in pairs], dtype=object)
+    )
     labels = np.array([y for _, y in pairs], dtype=np.int64)
     with tempfile.TemporaryDirectory(prefix="zoo-tflite-") as tmp:
-        module = export_lib.ServingModule(model, info, Path(tmp) / "assets",
-                                          export_lib.run_meta(run), vectorizer)
+        module = export_lib.ServingModule(
+            model, info, Path(tmp) / "assets", export_lib.run_meta(run), vectorizer
+        )
         module.write(Path(tmp) / "sm")
         sm_bytes = tflite.directory_size(Path(tmp) / "sm")
         sig = tf.saved_model.load(str(Path(tmp) / "sm")).signatures
@@ -370,12 +426,21 @@ def export_tflite(
             ref = lambda x: sig["serving_default"](text=tf.constant(x))["probabilities"]
         console.print(f"checking on {len(labels)} test examples through the interpreter...")
         report = tflite.compare(interpreter, prep, ref, raw_x, labels)
-    report.update(quantize=quantize, int8_io=int8_io, tflite_bytes=len(content),
-                  savedmodel_bytes=sm_bytes, size_ratio=round(sm_bytes / len(content), 2),
-                  split=info.test_split)
-    meta = {**export_lib.run_meta(run), "tflite": report,
-            "input": "float32 images in [0, 1]" if info.modality == "image" and not int8_io
-            else ("uint8 pixels" if info.modality == "image" else "int32 token ids")}
+    report.update(
+        quantize=quantize,
+        int8_io=int8_io,
+        tflite_bytes=len(content),
+        savedmodel_bytes=sm_bytes,
+        size_ratio=round(sm_bytes / len(content), 2),
+        split=info.test_split,
+    )
+    meta = {
+        **export_lib.run_meta(run),
+        "tflite": report,
+        "input": "float32 images in [0, 1]"
+        if info.modality == "image" and not int8_io
+        else ("uint8 pixels" if info.modality == "image" else "int32 token ids"),
+    }
     tflite.write(out_dir, content, info, meta, run)
     runs.write_json(out_dir / tflite.REPORT_FILE, report)
     console.print(f"exported {run.name} -> {out_dir / tflite.MODEL_FILE}")
@@ -386,8 +451,15 @@ def export_tflite(
 # Runs, datasets, doctor
 # ---------------------------------------------------------------------------------------------
 
-RUN_SORT_KEYS = ("name", "model", "dataset", "status", "test_accuracy", "best_val_accuracy",
-                 "started")
+RUN_SORT_KEYS = (
+    "name",
+    "model",
+    "dataset",
+    "status",
+    "test_accuracy",
+    "best_val_accuracy",
+    "started",
+)
 
 
 def run_row(run) -> dict[str, Any]:
@@ -406,27 +478,37 @@ def run_row(run) -> dict[str, Any]:
     if run.file(runs.HISTORY).exists():
         done = max(0, len(run.file(runs.HISTORY).read_text().strip().splitlines()) - 1)
     return {
-        "name": run.name, "path": str(run.path), "model": config.get("model"),
-        "dataset": config.get("dataset"), "status": run.status(),
-        "epochs_done": done, "epochs": config.get("epochs"),
+        "name": run.name,
+        "path": str(run.path),
+        "model": config.get("model"),
+        "dataset": config.get("dataset"),
+        "status": run.status(),
+        "epochs_done": done,
+        "epochs": config.get("epochs"),
         "best_val_accuracy": best if best > float("-inf") else None,
-        "test_accuracy": metrics.get("test_accuracy"), "started": record.get("started"),
+        "test_accuracy": metrics.get("test_accuracy"),
+        "started": record.get("started"),
         "wall_time_s": metrics.get("wall_time_s"),
     }
 
 
-def list_run_rows(runs_dir: str | Path | None = None, pattern: str | None = None,
-                  sort: str = "started") -> list[dict[str, Any]]:
+def list_run_rows(
+    runs_dir: str | Path | None = None, pattern: str | None = None, sort: str = "started"
+) -> list[dict[str, Any]]:
     from zoo import runs
 
     if sort.lstrip("-") not in RUN_SORT_KEYS:
-        raise ZooError(f"cannot sort by {sort!r}; choose one of {', '.join(RUN_SORT_KEYS)} "
-                       "(prefix - for descending)")
+        raise ZooError(
+            f"cannot sort by {sort!r}; choose one of {', '.join(RUN_SORT_KEYS)} "
+            "(prefix - for descending)"
+        )
     root = Path(runs_dir) if runs_dir else runs.default_runs_dir()
     rows = [run_row(r) for r in runs.list_runs(root, pattern)]
     key = sort.lstrip("-")
-    rows.sort(key=lambda r: (r[key] is None, r[key] if r[key] is not None else 0),
-              reverse=sort.startswith("-"))
+    rows.sort(
+        key=lambda r: (r[key] is None, r[key] if r[key] is not None else 0),
+        reverse=sort.startswith("-"),
+    )
     return rows
 
 
@@ -452,8 +534,7 @@ def dataset_info(name: str, data_dir: str | None = None) -> dict[str, Any]:
 
     info = data.inspect(name, data_dir)
     row = data.describe(name, data_dir) or {}
-    return {**info.to_json(), "prepared": row.get("prepared", False),
-            "version": row.get("version")}
+    return {**info.to_json(), "prepared": row.get("prepared", False), "version": row.get("version")}
 
 
 def doctor(data_dir: str | None = None) -> dict[str, Any]:
@@ -472,30 +553,63 @@ def doctor(data_dir: str | None = None) -> dict[str, Any]:
 
     def check(name, value, ok, advice="", note=""):
         """``advice`` is shown when the check fails, ``note`` always."""
-        checks.append({"check": name, "value": value, "ok": bool(ok),
-                       "advice": note or ("" if ok else advice)})
+        checks.append(
+            {
+                "check": name,
+                "value": value,
+                "ok": bool(ok),
+                "advice": note or ("" if ok else advice),
+            }
+        )
 
     py = platform.python_version()
     check("python", py, tuple(map(int, py.split(".")[:2])) >= (3, 10), "use Python 3.10+")
     check("zoo", __version__, True)
-    check("tensorflow", tf.__version__, tf.__version__.startswith("2.21"),
-          "the zoo is tested with TensorFlow 2.21")
+    check(
+        "tensorflow",
+        tf.__version__,
+        tf.__version__.startswith("2.21"),
+        "the zoo is tested with TensorFlow 2.21",
+    )
     check("keras", keras.__version__, keras.__version__.startswith("3."), "the zoo needs Keras 3")
     check("tensorflow_datasets", tfds.__version__, True)
     gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
     tpus = [d.name for d in tf.config.list_logical_devices("TPU")]
     cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
-    check("devices", {"CPU": len(cpus), "GPU": len(gpus), "TPU": len(tpus)}, True,
-          note="" if gpus or tpus else "no GPU/TPU visible: training runs on the CPU")
-    root = Path(data_dir or os.environ.get("TFDS_DATA_DIR") or
-                Path.home() / "tensorflow_datasets").expanduser()
-    check("data_dir", str(root), root.is_dir(),
-          "does not exist yet: `zoo data prepare` or a first download creates it")
+    check(
+        "devices",
+        {"CPU": len(cpus), "GPU": len(gpus), "TPU": len(tpus)},
+        True,
+        note="" if gpus or tpus else "no GPU/TPU visible: training runs on the CPU",
+    )
+    root = Path(
+        data_dir or os.environ.get("TFDS_DATA_DIR") or Path.home() / "tensorflow_datasets"
+    ).expanduser()
+    check(
+        "data_dir",
+        str(root),
+        root.is_dir(),
+        "does not exist yet: `zoo data prepare` or a first download creates it",
+    )
     # <root>/<name>[/<config>]/<version>/dataset_info.json: the name is all but the version.
-    prepared = sorted({"/".join(p.parent.relative_to(root).parts[:-1])
-                       for p in root.glob("**/dataset_info.json")
-                       if "incomplete" not in str(p)}) if root.is_dir() else []
-    check("prepared_datasets", prepared, True,
-          note="" if prepared else "none: datasets would be downloaded on first use, or prepare "
-          "them offline with `zoo data prepare NAME --from DIR`")
+    prepared = (
+        sorted(
+            {
+                "/".join(p.parent.relative_to(root).parts[:-1])
+                for p in root.glob("**/dataset_info.json")
+                if "incomplete" not in str(p)
+            }
+        )
+        if root.is_dir()
+        else []
+    )
+    check(
+        "prepared_datasets",
+        prepared,
+        True,
+        note=""
+        if prepared
+        else "none: datasets would be downloaded on first use, or prepare "
+        "them offline with `zoo data prepare NAME --from DIR`",
+    )
     return {"ok": all(c["ok"] for c in checks), "checks": checks}

@@ -55,10 +55,18 @@ def peak_memory() -> dict[str, Any]:
     return out
 
 
-def run(model_name: str, dataset: str | None = None, batch_size: int | None = None,
-        steps: int = 50, warmup: int = 5, data_dir: str | None = None,
-        image_size: int | None = None, precision: str = "float32", xla: str = "auto",
-        strategy_name: str = "auto") -> dict[str, Any]:
+def run(
+    model_name: str,
+    dataset: str | None = None,
+    batch_size: int | None = None,
+    steps: int = 50,
+    warmup: int = 5,
+    data_dir: str | None = None,
+    image_size: int | None = None,
+    precision: str = "float32",
+    xla: str = "auto",
+    strategy_name: str = "auto",
+) -> dict[str, Any]:
     """Train ``warmup + steps`` steps and predict ``steps`` batches; report medians."""
     from zoo import data
 
@@ -72,10 +80,18 @@ def run(model_name: str, dataset: str | None = None, batch_size: int | None = No
     else:
         info = reference_info(spec.modality)
     batch = batch_size or spec.recipe.get("batch_size", 64)
-    config = cfg_lib.from_dict(cfg_lib.TrainConfig, {**spec.recipe, "model": spec.name,
-                                                     "dataset": info.name, "batch_size": batch,
-                                                     "precision": precision, "xla": xla,
-                                                     "strategy": strategy_name})
+    config = cfg_lib.from_dict(
+        cfg_lib.TrainConfig,
+        {
+            **spec.recipe,
+            "model": spec.name,
+            "dataset": info.name,
+            "batch_size": batch,
+            "precision": precision,
+            "xla": xla,
+            "strategy": strategy_name,
+        },
+    )
     strategy = distribute.create_strategy(config.strategy)
     distribute.set_precision(precision)
     jit = distribute.resolve_xla(xla, strategy)
@@ -100,11 +116,18 @@ def run(model_name: str, dataset: str | None = None, batch_size: int | None = No
     step = statistics.median(train_times)
     infer = statistics.median(infer_times)
     return {
-        "model": spec.name, "dataset": info.name, "input_shape": list(info.input_shape),
-        "batch_size": batch, "steps": steps, "warmup_steps": warmup,
-        "train_median_step_ms": 1000 * step, "train_examples_per_s": batch / step,
-        "infer_median_batch_ms": 1000 * infer, "infer_examples_per_s": batch / infer,
-        "parameters": int(model.count_params()), "strategy": report.to_json(),
+        "model": spec.name,
+        "dataset": info.name,
+        "input_shape": list(info.input_shape),
+        "batch_size": batch,
+        "steps": steps,
+        "warmup_steps": warmup,
+        "train_median_step_ms": 1000 * step,
+        "train_examples_per_s": batch / step,
+        "infer_median_batch_ms": 1000 * infer,
+        "infer_examples_per_s": batch / infer,
+        "parameters": int(model.count_params()),
+        "strategy": report.to_json(),
         **peak_memory(),
     }
 
@@ -133,6 +156,9 @@ def alternate(contenders: dict, rounds: int, examples: int, log=print) -> dict[s
                 seconds[name].append(s)
         log(f"round {r}{' (warmup)' if not r else ''}: " + "  ".join(line))
     medians = {k: statistics.median(v) for k, v in seconds.items()}
-    return {"median_epoch_s": medians,
-            "examples_per_s": {k: examples / v for k, v in medians.items()},
-            "rounds": rounds, "examples_per_epoch": examples}
+    return {
+        "median_epoch_s": medians,
+        "examples_per_s": {k: examples / v for k, v in medians.items()},
+        "rounds": rounds,
+        "examples_per_epoch": examples,
+    }

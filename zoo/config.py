@@ -66,7 +66,13 @@ class TrainConfig:
         _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("xla", self.xla, XLA_MODES)
         _check_choice("standardize", self.standardize, STANDARDIZE)
-        for name in ("epochs", "batch_size", "steps_per_execution", "max_tokens", "sequence_length"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "steps_per_execution",
+            "max_tokens",
+            "sequence_length",
+        ):
             if getattr(self, name) < 1:
                 raise ZooError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:
@@ -203,7 +209,9 @@ def load_file(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ZooError(f"config file {path} is not valid YAML/JSON: {str(e).splitlines()[0]}") from e
+        raise ZooError(
+            f"config file {path} is not valid YAML/JSON: {str(e).splitlines()[0]}"
+        ) from e
     if not isinstance(data, dict):
         raise ZooError(f"config file {path} must hold a mapping of keys to values")
     if isinstance(data.get("model"), dict):

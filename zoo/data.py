@@ -60,10 +60,19 @@ class DatasetInfo:
 def reference_info(modality: str) -> DatasetInfo:
     """The stated reference input behind parameter counts: CIFAR-10 shape / IMDB-like text."""
     if modality == "image":
-        return DatasetInfo("reference", "image", "image", "label", 10,
-                           tuple(str(i) for i in range(10)), (32, 32, 3), (32, 32, 3))
-    return DatasetInfo("reference", "text", "text", "label", 2, ("neg", "pos"), (256,),
-                       vocab_size=20000)
+        return DatasetInfo(
+            "reference",
+            "image",
+            "image",
+            "label",
+            10,
+            tuple(str(i) for i in range(10)),
+            (32, 32, 3),
+            (32, 32, 3),
+        )
+    return DatasetInfo(
+        "reference", "text", "text", "label", 2, ("neg", "pos"), (256,), vocab_size=20000
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,14 +101,19 @@ def _classify_features(builder) -> tuple[str, str, str]:
     import tensorflow_datasets as tfds
 
     feats = builder.info.features
-    name = builder.name if not builder.builder_config else f"{builder.name}/{builder.builder_config.name}"
+    name = (
+        builder.name
+        if not builder.builder_config
+        else f"{builder.name}/{builder.builder_config.name}"
+    )
     keys = builder.info.supervised_keys
     if keys and len(keys) >= 2 and all(isinstance(k, str) for k in keys[:2]):
         x_key, y_key = keys[0], keys[1]
     else:
         labels = [k for k, f in feats.items() if isinstance(f, tfds.features.ClassLabel)]
-        inputs = [k for k, f in feats.items()
-                  if isinstance(f, (tfds.features.Image, tfds.features.Text))]
+        inputs = [
+            k for k, f in feats.items() if isinstance(f, (tfds.features.Image, tfds.features.Text))
+        ]
         texts = [k for k in inputs if isinstance(feats[k], tfds.features.Text)]
         if len(texts) > 1 and labels:
             raise ZooError(
@@ -161,8 +175,9 @@ def inspect(
         input_shape = (h, w, c or 3)
     else:
         input_shape = (sequence_length,)
-    unlabeled = unlabeled_splits(builder, splits, y_key) if splits and is_prepared(builder) \
-        else set()
+    unlabeled = (
+        unlabeled_splits(builder, splits, y_key) if splits and is_prepared(builder) else set()
+    )
     train, val, test = _choose_splits(splits, val_fraction, notes, unlabeled)
     return DatasetInfo(
         name=name,
@@ -182,8 +197,9 @@ def inspect(
     )
 
 
-def _choose_splits(splits: dict[str, int], val_fraction: float, notes: list[str],
-                   unlabeled: set[str] = frozenset()):
+def _choose_splits(
+    splits: dict[str, int], val_fraction: float, notes: list[str], unlabeled: set[str] = frozenset()
+):
     """-> (train, validation, test) split strings. Unlabeled splits are never chosen: when the
     test split is unlabeled, the labeled validation split becomes the test split and validation
     is carved from train."""
@@ -221,8 +237,10 @@ def is_available(builder) -> bool:
     """Prepared, or served by TFDS's test mock (which reports datasets as unprepared)."""
     import tensorflow_datasets as tfds
 
-    mocked = getattr(tfds.core.DatasetBuilder.download_and_prepare, "__name__", "") == \
-        "mock_download_and_prepare"
+    mocked = (
+        getattr(tfds.core.DatasetBuilder.download_and_prepare, "__name__", "")
+        == "mock_download_and_prepare"
+    )
     return mocked or is_prepared(builder)
 
 
@@ -300,8 +318,9 @@ def load_split(builder, info: DatasetInfo, split: str, *, role: str, smoke: bool
         ds = builder.as_dataset(split=split, shuffle_files=role == "train", read_config=read)
     except (ValueError, KeyError, AssertionError) as e:
         known = ", ".join(info.splits) or "unknown"
-        raise ZooError(f"bad split {split!r} for {info.name}: {str(e).splitlines()[0]} "
-                       f"(splits: {known})") from None
+        raise ZooError(
+            f"bad split {split!r} for {info.name}: {str(e).splitlines()[0]} (splits: {known})"
+        ) from None
     x_key, y_key = info.input_key, info.label_key
     if info.modality == "image":
         from zoo.preprocess import maybe_resize
@@ -312,7 +331,11 @@ def load_split(builder, info: DatasetInfo, split: str, *, role: str, smoke: bool
         def select(ex):
             image = ex[x_key]
             if image.shape[-1] != channels:  # e.g. RGB model on a grayscale dataset
-                image = tf.image.grayscale_to_rgb(image) if channels == 3 else tf.image.rgb_to_grayscale(image)
+                image = (
+                    tf.image.grayscale_to_rgb(image)
+                    if channels == 3
+                    else tf.image.rgb_to_grayscale(image)
+                )
             return maybe_resize(image, size), ex[y_key]
     else:
 
@@ -366,14 +389,23 @@ def _epochs(ds, info, batch_size, seed, augment, examples, first, last):
             from zoo.preprocess import augment_image
 
             d = d.enumerate().map(
-                lambda i, xy: (augment_image(xy[0], tf.stack([tf.constant(epoch_seed, tf.int64),
-                                                              i]), augment), xy[1]),
-                num_parallel_calls=AUTOTUNE, deterministic=True)
-        return d.batch(batch_size, num_parallel_calls=AUTOTUNE, deterministic=True,
-                       drop_remainder=drop_remainder(True, examples, batch_size))
+                lambda i, xy: (
+                    augment_image(xy[0], tf.stack([tf.constant(epoch_seed, tf.int64), i]), augment),
+                    xy[1],
+                ),
+                num_parallel_calls=AUTOTUNE,
+                deterministic=True,
+            )
+        return d.batch(
+            batch_size,
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+            drop_remainder=drop_remainder(True, examples, batch_size),
+        )
 
-    return functools.reduce(lambda a, b: a.concatenate(b),
-                            (one_epoch(e) for e in range(first, max(last, first + 1))))
+    return functools.reduce(
+        lambda a, b: a.concatenate(b), (one_epoch(e) for e in range(first, max(last, first + 1)))
+    )
 
 
 def count(ds) -> int:
@@ -411,8 +443,11 @@ def make_pipeline(
     import tensorflow as tf
 
     if encode is not None:  # token ids as int32: the models' input dtype
-        ds = (ds.batch(1024).map(lambda x, y: (tf.cast(encode(x), tf.int32), y),
-                                 num_parallel_calls=AUTOTUNE).unbatch())
+        ds = (
+            ds.batch(1024)
+            .map(lambda x, y: (tf.cast(encode(x), tf.int32), y), num_parallel_calls=AUTOTUNE)
+            .unbatch()
+        )
     if _fits_in_memory(info, examples):
         ds = ds.cache()
     if training and epochs is not None:
@@ -427,9 +462,15 @@ def make_pipeline(
                 seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
                 ds = tf.data.Dataset.zip((ds, seeds)).map(
                     lambda xy, s: (augment_image(xy[0], s, augment), xy[1]),
-                    num_parallel_calls=AUTOTUNE, deterministic=True)
-        ds = ds.batch(batch_size, num_parallel_calls=AUTOTUNE, deterministic=True,
-                      drop_remainder=drop_remainder(training, examples, batch_size))
+                    num_parallel_calls=AUTOTUNE,
+                    deterministic=True,
+                )
+        ds = ds.batch(
+            batch_size,
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+            drop_remainder=drop_remainder(training, examples, batch_size),
+        )
     num_classes = info.num_classes
 
     def finish(x, y):
@@ -455,7 +496,8 @@ def reads_cloud_storage(cls) -> bool:
     for klass in cls.__mro__:
         module = klass.__module__
         if not module.startswith("tensorflow_datasets.") or module.startswith(
-                "tensorflow_datasets.core"):
+            "tensorflow_datasets.core"
+        ):
             continue
         try:
             path = _inspect.getsourcefile(klass)
@@ -483,8 +525,11 @@ def catalog(pattern: str | None = None, data_dir: str | None = None) -> list[dic
             continue
         configs = [c.name for c in (getattr(cls, "BUILDER_CONFIGS", None) or [])]
         full = [f"{name}/{c}" for c in configs] or [name]
-        wanted = [n for n in full if not pattern or fnmatch.fnmatch(n, pattern)
-                  or fnmatch.fnmatch(name, pattern)]
+        wanted = [
+            n
+            for n in full
+            if not pattern or fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(name, pattern)
+        ]
         if not wanted or reads_cloud_storage(cls):
             continue
         for full_name in wanted:
@@ -504,7 +549,13 @@ def describe(name: str, data_dir: str | None = None) -> dict[str, Any] | None:
     except Exception:  # a builder that cannot even describe itself offline
         return None
     label = builder.info.features[y_key]
-    return {"name": name, "modality": modality, "input": x_key, "label": y_key,
-            "classes": int(label.num_classes), "prepared": is_prepared(builder),
-            "splits": {str(k): int(v.num_examples) for k, v in builder.info.splits.items()},
-            "version": str(builder.version)}
+    return {
+        "name": name,
+        "modality": modality,
+        "input": x_key,
+        "label": y_key,
+        "classes": int(label.num_classes),
+        "prepared": is_prepared(builder),
+        "splits": {str(k): int(v.num_examples) for k, v in builder.info.splits.items()},
+        "version": str(builder.version),
+    }

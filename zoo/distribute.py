@@ -100,7 +100,9 @@ def create_strategy(name: str, tpu: str | None = None):
         return tf.distribute.MirroredStrategy(devices)
     if name == "tpu":
         if not _tpu_configured(tpu):
-            raise ZooError("--strategy tpu needs --tpu ADDRESS (or TPU_NAME) on a machine with a TPU")
+            raise ZooError(
+                "--strategy tpu needs --tpu ADDRESS (or TPU_NAME) on a machine with a TPU"
+            )
         return _tpu_strategy(tpu)
     raise ZooError(f"unknown strategy {name!r}")
 
@@ -110,7 +112,9 @@ def is_chief(strategy) -> bool:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not getattr(resolver, "task_type", None):
         return True
-    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+    )
 
 
 def patch_keras_for_multi_worker() -> None:
@@ -128,8 +132,7 @@ def patch_keras_for_multi_worker() -> None:
         if reduction in ("mean", "auto") and trainer._collective_all_reduce_multi_worker(strategy):
             import keras
 
-            return keras.tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None),
-                                            values)
+            return keras.tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
         return original(values, strategy, reduction)
 
     reduce_per_replica.zoo_patched = True
@@ -160,8 +163,10 @@ def report(strategy, global_batch: int, precision: str, xla: bool) -> StrategyRe
     except RuntimeError:  # the default strategy: whatever device TensorFlow places ops on
         devices = (_devices("GPU") or _devices("CPU"))[:1]
     name = type(strategy).__name__
-    name = {"_DefaultDistributionStrategy": "default",
-            "CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy"}.get(name, name)
+    name = {
+        "_DefaultDistributionStrategy": "default",
+        "CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy",
+    }.get(name, name)
     return StrategyReport(
         strategy=name,
         devices=devices,

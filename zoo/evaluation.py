@@ -37,8 +37,15 @@ def classification_report(
         precision = tp / predicted if predicted else 0.0
         recall = tp / actual if actual else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class.append({"class": name, "precision": float(precision), "recall": float(recall),
-                          "f1": float(f1), "support": int(actual)})
+        per_class.append(
+            {
+                "class": name,
+                "precision": float(precision),
+                "recall": float(recall),
+                "f1": float(f1),
+                "support": int(actual),
+            }
+        )
     report = {
         "examples": int(n),
         "loss": float(-np.log(picked).mean()),

@@ -42,24 +42,37 @@ class ServingModule:
             vectorizer(tf.constant([""]))  # builds it (a loaded vocabulary is not built yet)
         self.class_names = tf.lookup.StaticHashTable(
             tf.lookup.TextFileInitializer(
-                str(asset_dir / LABELS), tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
-                tf.string, tf.lookup.TextFileIndex.WHOLE_LINE),
-            default_value="")
+                str(asset_dir / LABELS),
+                tf.int64,
+                tf.lookup.TextFileIndex.LINE_NUMBER,
+                tf.string,
+                tf.lookup.TextFileIndex.WHOLE_LINE,
+            ),
+            default_value="",
+        )
         self.modality = info.modality
         if info.modality == "image":
             h, w, c = info.input_shape
             self.size, self.channels = (h, w), c
             self.specs = {
-                "serving_default": (self._serve_bytes, [tf.TensorSpec([None], tf.string,
-                                                                      name="image_bytes")]),
-                "serving_images": (self._serve_images, [tf.TensorSpec([None, None, None, c],
-                                                                      tf.uint8, name="images")]),
+                "serving_default": (
+                    self._serve_bytes,
+                    [tf.TensorSpec([None], tf.string, name="image_bytes")],
+                ),
+                "serving_images": (
+                    self._serve_images,
+                    [tf.TensorSpec([None, None, None, c], tf.uint8, name="images")],
+                ),
             }
             self.serve_bytes = tf.function(*self.specs["serving_default"])
             self.serve_images = tf.function(*self.specs["serving_images"])
         else:
-            self.specs = {"serving_default": (self._serve_text, [tf.TensorSpec([None], tf.string,
-                                                                              name="text")])}
+            self.specs = {
+                "serving_default": (
+                    self._serve_text,
+                    [tf.TensorSpec([None], tf.string, name="text")],
+                )
+            }
             self.serve_text = tf.function(*self.specs["serving_default"])
 
     def write(self, path: Path) -> None:
@@ -86,19 +99,24 @@ class ServingModule:
     def _outputs(self, x):
         probs = tf.nn.softmax(tf.cast(self.model(x, training=False), tf.float32), axis=-1)
         class_id = tf.argmax(probs, axis=-1)
-        return {"probabilities": probs, "class_id": class_id,
-                "class_name": self.class_names.lookup(class_id)}
+        return {
+            "probabilities": probs,
+            "class_id": class_id,
+            "class_name": self.class_names.lookup(class_id),
+        }
 
     def _serve_bytes(self, image_bytes):
         spec = tf.TensorSpec([*self.size, self.channels], tf.uint8)
-        images = tf.map_fn(lambda b: preprocess.decode_image(b, self.channels, self.size),
-                           image_bytes, fn_output_signature=spec)
+        images = tf.map_fn(
+            lambda b: preprocess.decode_image(b, self.channels, self.size),
+            image_bytes,
+            fn_output_signature=spec,
+        )
         return self._outputs(preprocess.prepare_images(images))
 
     def _serve_images(self, images):
         same = tf.reduce_all(tf.shape(images)[1:3] == tf.constant(self.size))
-        images = tf.cond(same, lambda: images,
-                         lambda: preprocess.resize_image(images, self.size))
+        images = tf.cond(same, lambda: images, lambda: preprocess.resize_image(images, self.size))
         return self._outputs(preprocess.prepare_images(images))
 
     def _serve_text(self, text):
@@ -136,8 +154,11 @@ def load_run_target(run_path: Path) -> Target:
 
     run = runs_lib.open_run(run_path)
     module = serving_module_for_run(run, Path(tempfile.mkdtemp(prefix="zoo-assets-")))
-    fns = {"images": _kw(module, "serve_images", "images"), "bytes": _kw(module, "serve_bytes",
-           "image_bytes"), "text": _kw(module, "serve_text", "text")}
+    fns = {
+        "images": _kw(module, "serve_images", "images"),
+        "bytes": _kw(module, "serve_bytes", "image_bytes"),
+        "text": _kw(module, "serve_text", "text"),
+    }
     target = Target(run.path, module_info(run), run_meta(run), fns)
     target.kind = "run"
     return target
@@ -177,8 +198,10 @@ def load_keras_model(run):
     try:
         return keras.saving.load_model(str(path), compile=False)
     except Exception as e:  # a truncated or foreign file: h5py, zipfile and Keras errors differ
-        raise ZooError(f"cannot load {path}: it is corrupted or not a zoo model "
-                       f"({type(e).__name__}); retrain or restore it") from None
+        raise ZooError(
+            f"cannot load {path}: it is corrupted or not a zoo model "
+            f"({type(e).__name__}); retrain or restore it"
+        ) from None
 
 
 def serving_module_for_run(run, asset_dir: Path) -> ServingModule:
@@ -194,8 +217,15 @@ def find_export(path: Path) -> Path:
     """An export version dir; a model dir (saved_models/NAME) resolves to its newest version."""
     if (path / "saved_model.pb").exists():
         return path
-    versions = sorted((int(p.name), p) for p in path.iterdir()
-                      if p.name.isdigit() and (p / "saved_model.pb").exists()) if path.is_dir() else []
+    versions = (
+        sorted(
+            (int(p.name), p)
+            for p in path.iterdir()
+            if p.name.isdigit() and (p / "saved_model.pb").exists()
+        )
+        if path.is_dir()
+        else []
+    )
     if versions:
         return versions[-1][1]
     raise ZooError(f"{path} is neither a run directory nor a SavedModel export")
@@ -206,7 +236,9 @@ def load_export_target(path: Path) -> Target:
     try:
         loaded = tf.saved_model.load(str(path))
     except Exception as e:  # corrupted protobufs and missing variables raise many types
-        raise ZooError(f"cannot load SavedModel {path} ({type(e).__name__}): re-export it") from None
+        raise ZooError(
+            f"cannot load SavedModel {path} ({type(e).__name__}): re-export it"
+        ) from None
     meta_file = path / "assets.extra" / META
     if not meta_file.exists():
         raise ZooError(f"{path} is a SavedModel but not a zoo export (no assets.extra/{META})")
@@ -241,15 +273,21 @@ def load_tflite_target(path: Path) -> Target:
     def run(x):
         probs = interpreter(prep(np.asarray(x)))
         class_id = probs.argmax(-1)
-        return {"probabilities": probs, "class_id": class_id,
-                "class_name": np.array([info.label_names[i] for i in class_id])}
+        return {
+            "probabilities": probs,
+            "class_id": class_id,
+            "class_name": np.array([info.label_names[i] for i in class_id]),
+        }
 
     def from_bytes(blobs):
         size, channels = tuple(info.input_shape[:2]), info.input_shape[2]
         return run(np.stack([preprocess.decode_image(b, channels, size).numpy() for b in blobs]))
 
-    fns = {"images": lambda images: run(images), "text": lambda text: run(text),
-           "bytes": lambda image_bytes: from_bytes(image_bytes.numpy())}
+    fns = {
+        "images": lambda images: run(images),
+        "text": lambda text: run(text),
+        "bytes": lambda image_bytes: from_bytes(image_bytes.numpy()),
+    }
     target = Target(folder, info, meta, fns)
     target.kind = "tflite"
     return target
@@ -274,7 +312,9 @@ def load_target(path: str | Path) -> Target:
 
 
 def next_version(model_dir: Path) -> int:
-    versions = [int(p.name) for p in model_dir.iterdir() if p.name.isdigit()] if model_dir.is_dir() else []
+    versions = (
+        [int(p.name) for p in model_dir.iterdir() if p.name.isdigit()] if model_dir.is_dir() else []
+    )
     return max(versions, default=0) + 1
 
 
@@ -291,7 +331,9 @@ def write_export(module: ServingModule, final: Path, check=None) -> Any:
         tmp.rename(final)
         return result
     except OSError as e:
-        raise ZooError(f"cannot write export {final}: {e.strerror or e} (is the disk full?)") from None
+        raise ZooError(
+            f"cannot write export {final}: {e.strerror or e} (is the disk full?)"
+        ) from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -303,8 +345,11 @@ def compare(expected: dict, got: dict, atol: float = 1e-4) -> dict[str, Any]:
         "examples": len(p1),
         "max_abs_diff": float(np.abs(p1 - p2).max()) if len(p1) else 0.0,
         "same_class": bool((p1.argmax(-1) == np.asarray(got["class_id"])).all()),
-        "ok": bool(len(p1) and np.allclose(p1, p2, atol=atol)
-                   and (p1.argmax(-1) == np.asarray(got["class_id"])).all()),
+        "ok": bool(
+            len(p1)
+            and np.allclose(p1, p2, atol=atol)
+            and (p1.argmax(-1) == np.asarray(got["class_id"])).all()
+        ),
     }
 
 

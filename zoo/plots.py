@@ -46,8 +46,12 @@ def training_curves(history_csv: Path, out: Path) -> Path:
     return out
 
 
-def confusion_matrix(matrix: Sequence[Sequence[int]], names: Sequence[str], out: Path,
-                     title: str = "confusion matrix") -> Path:
+def confusion_matrix(
+    matrix: Sequence[Sequence[int]],
+    names: Sequence[str],
+    out: Path,
+    title: str = "confusion matrix",
+) -> Path:
     """Rows: true class; columns: predicted class; cells annotated when the matrix is small."""
     import numpy as np
 
@@ -62,8 +66,15 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], names: Sequence[str], out:
         ax.set_yticks(range(k), [n[:14] for n in names])
         for i in range(k):
             for j in range(k):
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if cm[i, j] > cm.max() / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(cm[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if cm[i, j] > cm.max() / 2 else "black",
+                )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)

@@ -69,7 +69,9 @@ def make_vectorizer(max_tokens: int, sequence_length: int, standardize: str, voc
     )
 
 
-def fit_vectorizer(texts, max_tokens: int, sequence_length: int, standardize: str, batch: int = 512):
+def fit_vectorizer(
+    texts, max_tokens: int, sequence_length: int, standardize: str, batch: int = 512
+):
     """Learn the vocabulary from ``texts`` (a tf.data dataset of strings: the training split)."""
     vec = make_vectorizer(max_tokens, sequence_length, standardize)
     vec.adapt(texts.batch(batch))
@@ -85,8 +87,11 @@ def save_vectorizer(vec, directory) -> None:
     vocab = vec.get_vocabulary(include_special_tokens=False)
     (directory / VOCAB_FILE).write_text("\n".join(vocab) + "\n", encoding="utf-8")
     cfg = vec.get_config()
-    keep = {"max_tokens": cfg["max_tokens"], "sequence_length": cfg["output_sequence_length"],
-            "standardize": cfg["standardize"] or "none"}
+    keep = {
+        "max_tokens": cfg["max_tokens"],
+        "sequence_length": cfg["output_sequence_length"],
+        "standardize": cfg["standardize"] or "none",
+    }
     (directory / TEXT_CONFIG).write_text(json.dumps(keep, indent=2) + "\n")
 
 
@@ -101,6 +106,8 @@ def load_vectorizer(directory):
         cfg = json.loads((directory / TEXT_CONFIG).read_text())
         vocab = (directory / VOCAB_FILE).read_text(encoding="utf-8").split("\n")[:-1]
     except (OSError, ValueError):
-        raise ZooError(f"{directory} holds no readable text vectorizer (vocabulary missing or "
-                       "corrupted); retrain the run") from None
+        raise ZooError(
+            f"{directory} holds no readable text vectorizer (vocabulary missing or "
+            "corrupted); retrain the run"
+        ) from None
     return make_vectorizer(cfg["max_tokens"], cfg["sequence_length"], cfg["standardize"], vocab)

@@ -45,14 +45,14 @@ class RichProgress(keras.callbacks.Callback):
         self.started = time.perf_counter()
         self.shown = 0
         self.task = self.progress.add_task(
-            "train", total=self.steps, epoch=epoch + 1, epochs=self.epochs, metrics="")
+            "train", total=self.steps, epoch=epoch + 1, epochs=self.epochs, metrics=""
+        )
 
     def on_train_batch_end(self, batch, logs=None):
         # With steps_per_execution > 1 Keras reports every few steps: update on progress made.
         if self.task is not None and batch + 1 >= self.shown + self.every:
             self.shown = batch + 1
-            self.progress.update(self.task, completed=batch + 1,
-                                 metrics=format_metrics(logs or {}))
+            self.progress.update(self.task, completed=batch + 1, metrics=format_metrics(logs or {}))
 
     def on_epoch_end(self, epoch, logs=None):
         if self.task is not None:

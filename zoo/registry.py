@@ -88,7 +88,9 @@ def list_models(pattern: str | None = None, modality: str | None = None) -> list
     specs = sorted(_REGISTRY.values(), key=lambda s: (s.family, s.name))
     if pattern:
         specs = [
-            s for s in specs if fnmatch.fnmatch(s.name, pattern) or fnmatch.fnmatch(s.family, pattern)
+            s
+            for s in specs
+            if fnmatch.fnmatch(s.name, pattern) or fnmatch.fnmatch(s.family, pattern)
         ]
     if modality:
         specs = [s for s in specs if s.modality == modality]

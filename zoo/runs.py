@@ -20,7 +20,13 @@ from typing import Any
 from zoo.errors import ZooError
 
 CONFIG, DATASET, RUN, METRICS, HISTORY, MODEL = (
-    "config.json", "dataset.json", "run.json", "metrics.json", "history.csv", "model.keras")
+    "config.json",
+    "dataset.json",
+    "run.json",
+    "metrics.json",
+    "history.csv",
+    "model.keras",
+)
 
 
 def default_runs_dir() -> Path:
@@ -148,8 +154,13 @@ def environment_record() -> dict[str, Any]:
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None

@@ -38,22 +38,35 @@ def _saved_model(model, info: DatasetInfo, path: Path) -> None:
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
-        "serve", lambda x: tf.nn.softmax(tf.cast(model(x, training=False), tf.float32)),
-        input_signature=[tf.TensorSpec([1, *info.input_shape], dtype, name="inputs")])
+        "serve",
+        lambda x: tf.nn.softmax(tf.cast(model(x, training=False), tf.float32)),
+        input_signature=[tf.TensorSpec([1, *info.input_shape], dtype, name="inputs")],
+    )
     archive.write_out(str(path), verbose=False)
 
 
-def convert(model, info: DatasetInfo, quantize: str, calibration: Iterable | None = None,
-            int8_io: bool = False, select_tf_ops: bool = False) -> bytes:
+def convert(
+    model,
+    info: DatasetInfo,
+    quantize: str,
+    calibration: Iterable | None = None,
+    int8_io: bool = False,
+    select_tf_ops: bool = False,
+) -> bytes:
     """The model as a .tflite flatbuffer; converter failures become one-line ZooErrors."""
     if quantize not in QUANTIZE:
         raise ZooError(f"unknown --quantize {quantize!r}; choose one of {', '.join(QUANTIZE)}")
-    recurrent = [layer.name for layer in model._flatten_layers()
-                 if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))]
+    recurrent = [
+        layer.name
+        for layer in model._flatten_layers()
+        if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
+    ]
     if quantize == "int8" and recurrent:
         # Seen here with TF 2.21: full-integer calibration of an LSTM crashes the converter.
-        raise ZooError(f"int8 quantization does not support the recurrent layer {recurrent[0]} "
-                       "(TFLite's converter crashes on it); use --quantize dynamic or float16")
+        raise ZooError(
+            f"int8 quantization does not support the recurrent layer {recurrent[0]} "
+            "(TFLite's converter crashes on it); use --quantize dynamic or float16"
+        )
     tmp = tempfile.mkdtemp(prefix="zoo-tflite-sm-")
     try:
         _saved_model(model, info, Path(tmp))
@@ -93,8 +106,11 @@ def _explain(message: str, select_tf_ops: bool) -> str:
     layers = sorted(set(re.findall(r'"([A-Za-z0-9_]+)(?:_\d+)?/[^"]*"', message)))[:3]
     where = f" in layer {', '.join(layers)}" if layers else ""
     what = f"ops {', '.join(ops[:4])}" if ops else "an op"
-    hint = ("try --quantize none or dynamic" if select_tf_ops else
-            "retry with --select-tf-ops (needs the Flex delegate at run time), or --quantize none")
+    hint = (
+        "try --quantize none or dynamic"
+        if select_tf_ops
+        else "retry with --select-tf-ops (needs the Flex delegate at run time), or --quantize none"
+    )
     first = message.strip().splitlines()[0][:160] if message.strip() else "converter error"
     return f"the TFLite converter cannot handle {what}{where} ({first}); {hint}"
 
@@ -109,8 +125,10 @@ class Interpreter:
             self.interpreter = _interpreter_class()(model_content=content, num_threads=2)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            raise ZooError(f"cannot load the TFLite model ({str(e).splitlines()[0][:120]}); "
-                           "it may need --select-tf-ops or be corrupted") from None
+            raise ZooError(
+                f"cannot load the TFLite model ({str(e).splitlines()[0][:120]}); "
+                "it may need --select-tf-ops or be corrupted"
+            ) from None
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
 
@@ -182,18 +200,19 @@ def write(out_dir: Path, content: bytes, info: DatasetInfo, meta: dict, run) -> 
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def compare(interpreter: Interpreter, prep, savedmodel_fn, raw: np.ndarray,
-            labels: np.ndarray) -> dict[str, Any]:
+def compare(
+    interpreter: Interpreter, prep, savedmodel_fn, raw: np.ndarray, labels: np.ndarray
+) -> dict[str, Any]:
     """Accuracy of the .tflite file and of the float SavedModel on the same raw examples, their
     agreement (share of identical top-1 classes), and the latency per example of each, one
     example at a time as on a device, preprocessing included on both sides."""
     lite, ref, lite_s, ref_s = [], [], 0.0, 0.0
     for i in range(len(raw)):
         t = time.perf_counter()
-        lite.append(interpreter(prep(raw[i:i + 1]))[0])
+        lite.append(interpreter(prep(raw[i : i + 1]))[0])
         lite_s += time.perf_counter() - t
         t = time.perf_counter()
-        ref.append(np.asarray(savedmodel_fn(raw[i:i + 1]))[0])
+        ref.append(np.asarray(savedmodel_fn(raw[i : i + 1]))[0])
         ref_s += time.perf_counter() - t
     lite, ref, n = np.stack(lite), np.stack(ref), max(1, len(raw))
     return {

@@ -21,6 +21,7 @@ from zoo.errors import ZooError
 def _console(console: Console | None) -> Console:
     return console or Console(stderr=True, highlight=False)
 
+
 def _check_existing_run(run, config: TrainConfig) -> bool:
     """-> True when ``run`` is an interrupted run of the same config (resume it)."""
     from zoo import runs
@@ -33,8 +34,9 @@ def _check_existing_run(run, config: TrainConfig) -> bool:
         return False
     status = run.status()
     if status == "finished":
-        raise ZooError(f"run {run.name} already finished; pick another --run-name (or `zoo eval "
-                       f"{run.path}`)")
+        raise ZooError(
+            f"run {run.name} already finished; pick another --run-name (or `zoo eval {run.path}`)"
+        )
     saved = run.config()
     wanted = cfg_lib.to_dict(config)
     differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
@@ -44,8 +46,10 @@ def _check_existing_run(run, config: TrainConfig) -> bool:
             "was changed: pick another --run-name to start a new run"
         )
     if status == "running":
-        raise ZooError(f"run {run.name} is running now (pid {run.record().get('pid')}); wait for "
-                       "it or pick another --run-name")
+        raise ZooError(
+            f"run {run.name} is running now (pid {run.record().get('pid')}); wait for "
+            "it or pick another --run-name"
+        )
     return True
 
 
@@ -94,14 +98,22 @@ def train(
         console.print(line)
 
     # --- Data and preprocessor ---------------------------------------------------------------
-    d = _training_data(config, spec, download, console,
-                       vocab_dir=run.preprocessor_dir if resuming else None)
+    d = _training_data(
+        config, spec, download, console, vocab_dir=run.preprocessor_dir if resuming else None
+    )
     info = d["info"]
     steps = data.steps_per_epoch(d["n_train"], config.batch_size)
     first_epoch = _resume_epoch(work) if resuming else 0
-    train_ds = _distributed(d["make"](d["train"], training=True, seed=config.seed,
-                                      augment=config.augment, examples=d["n_train"],
-                                      epochs=(first_epoch, config.epochs)))
+    train_ds = _distributed(
+        d["make"](
+            d["train"],
+            training=True,
+            seed=config.seed,
+            augment=config.augment,
+            examples=d["n_train"],
+            epochs=(first_epoch, config.epochs),
+        )
+    )
     val_ds = _distributed(d["make"](d["val"], training=False))
 
     # --- Model and optimizer, inside the strategy's scope --------------------------------------
@@ -114,15 +126,23 @@ def train(
         _patch_multi_worker_build(model, strategy, val_ds)
     if report.is_chief:
         _write_run(run, config, info, d["vectorizer"], report, resuming, d["n_train"])
-    console.print(f"run {run.path} ({'resuming at epoch ' + str(first_epoch + 1) if resuming else 'new'}"
-                  f"): {spec.name} on {info.name}, {d['n_train']} training examples, {steps} "
-                  f"steps/epoch, {model.count_params():,} parameters")
+    console.print(
+        f"run {run.path} ({'resuming at epoch ' + str(first_epoch + 1) if resuming else 'new'}"
+        f"): {spec.name} on {info.name}, {d['n_train']} training examples, {steps} "
+        f"steps/epoch, {model.count_params():,} parameters"
+    )
 
     # --- Fit -------------------------------------------------------------------------------------
     cbs = training.callbacks(work, config, [RichProgress(console, config.epochs, steps)])
     try:
-        history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                            steps_per_epoch=steps, callbacks=cbs, verbose=0)
+        history = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=config.epochs,
+            steps_per_epoch=steps,
+            callbacks=cbs,
+            verbose=0,
+        )
     except BaseException:
         if report.is_chief:
             run.update_record(status="interrupted" if _interrupted() else "failed")
@@ -131,8 +151,10 @@ def train(
     if losses and not all(map(_finite, losses)):
         if report.is_chief:
             run.update_record(status="failed")
-        raise ZooError(f"training diverged (loss became NaN/inf in run {run.name}); lower "
-                       "--learning-rate or use --precision float32")
+        raise ZooError(
+            f"training diverged (loss became NaN/inf in run {run.name}); lower "
+            "--learning-rate or use --precision float32"
+        )
 
     # --- Best weights -> model.keras; evaluate on the test split -------------------------------
     summary = _finish(run, work, model, d, config, report.is_chief, started, console)
@@ -172,8 +194,9 @@ def _distributed(ds):
     return ds.with_options(options)
 
 
-def _training_data(config: TrainConfig, spec, download: bool, console: Console,
-                   vocab_dir: Path | None) -> dict[str, Any]:
+def _training_data(
+    config: TrainConfig, spec, download: bool, console: Console, vocab_dir: Path | None
+) -> dict[str, Any]:
     """Metadata first (wrong kinds are refused before any download), then prepare, split, fit
     the text vocabulary on the training split only (or reload it when resuming)."""
     import functools
@@ -183,9 +206,14 @@ def _training_data(config: TrainConfig, spec, download: bool, console: Console,
     from zoo import data, preprocess
 
     def inspect(builder=None):
-        return data.inspect(config.dataset, config.data_dir, image_size=config.image_size,
-                            val_fraction=config.val_fraction,
-                            sequence_length=config.sequence_length, builder=builder)
+        return data.inspect(
+            config.dataset,
+            config.data_dir,
+            image_size=config.image_size,
+            val_fraction=config.val_fraction,
+            sequence_length=config.sequence_length,
+            builder=builder,
+        )
 
     info = inspect()
     if info.modality != spec.modality:
@@ -205,9 +233,12 @@ def _training_data(config: TrainConfig, spec, download: bool, console: Console,
             vectorizer = preprocess.load_vectorizer(vocab_dir)
         else:
             console.print("fitting the vocabulary on the training split...")
-            vectorizer = preprocess.fit_vectorizer(train_raw.map(lambda x, y: x),
-                                                   config.max_tokens, config.sequence_length,
-                                                   config.standardize)
+            vectorizer = preprocess.fit_vectorizer(
+                train_raw.map(lambda x, y: x),
+                config.max_tokens,
+                config.sequence_length,
+                config.standardize,
+            )
         info = dataclasses.replace(info, vocab_size=int(vectorizer.vocabulary_size()))
         pipe = {"encode": vectorizer}
     n_train = data.count(train_raw)
@@ -217,12 +248,20 @@ def _training_data(config: TrainConfig, spec, download: bool, console: Console,
     train_raw = train_raw.apply(tf.data.experimental.assert_cardinality(n_train))
     val_raw = val_raw.apply(tf.data.experimental.assert_cardinality(data.count(val_raw)))
     make = functools.partial(data.make_pipeline, info=info, batch_size=config.batch_size, **pipe)
-    return {"info": info, "train": train_raw, "val": val_raw, "test": test_raw, "make": make,
-            "vectorizer": vectorizer, "n_train": n_train}
+    return {
+        "info": info,
+        "train": train_raw,
+        "val": val_raw,
+        "test": test_raw,
+        "make": make,
+        "vectorizer": vectorizer,
+        "n_train": n_train,
+    }
 
 
-def _write_run(run, config: TrainConfig, info, vectorizer, report, resuming: bool,
-               n_train: int) -> None:
+def _write_run(
+    run, config: TrainConfig, info, vectorizer, report, resuming: bool, n_train: int
+) -> None:
     import os
 
     from zoo import preprocess, runs
@@ -234,13 +273,28 @@ def _write_run(run, config: TrainConfig, info, vectorizer, report, resuming: boo
         if vectorizer is not None:
             preprocess.save_vectorizer(vectorizer, run.preprocessor_dir)
     runs.write_json(run.file("distribute.json"), report.to_json())
-    run.update_record(status="running", pid=os.getpid(), model=config.model, dataset=info.name,
-                      started=run.record().get("started", _now()), resumed=resuming,
-                      train_examples=n_train, **runs.environment_record())
+    run.update_record(
+        status="running",
+        pid=os.getpid(),
+        model=config.model,
+        dataset=info.name,
+        started=run.record().get("started", _now()),
+        resumed=resuming,
+        train_examples=n_train,
+        **runs.environment_record(),
+    )
 
 
-def _finish(run, work: Path, model, d: dict, config: TrainConfig, chief: bool, started: float,
-            console: Console) -> dict[str, Any]:
+def _finish(
+    run,
+    work: Path,
+    model,
+    d: dict,
+    config: TrainConfig,
+    chief: bool,
+    started: float,
+    console: Console,
+) -> dict[str, Any]:
     """Load the best weights, evaluate on the test split, and (chief) save model and metrics."""
     import tensorflow as tf
 
@@ -251,8 +305,9 @@ def _finish(run, work: Path, model, d: dict, config: TrainConfig, chief: bool, s
     if best.exists():
         model.load_weights(str(best))
     predict = tf.function(lambda x: tf.nn.softmax(tf.cast(model(x, training=False), tf.float32)))
-    probs, labels = evaluation.predict_dataset(predict, d["make"](d["test"], training=False,
-                                                                  one_hot=False))
+    probs, labels = evaluation.predict_dataset(
+        predict, d["make"](d["test"], training=False, one_hot=False)
+    )
     metrics = evaluation.classification_report(probs, labels, info.label_names)
     summary = {
         "run_dir": str(run.path),
@@ -271,16 +326,20 @@ def _finish(run, work: Path, model, d: dict, config: TrainConfig, chief: bool, s
     if chief:
         model.save(str(run.file(runs.MODEL)))
         runs.write_json(run.file(runs.METRICS), summary)
-        summary["plots"] = write_plots(run.path / "plots", metrics, info.label_names,
-                                       run.file(runs.HISTORY), console)
+        summary["plots"] = write_plots(
+            run.path / "plots", metrics, info.label_names, run.file(runs.HISTORY), console
+        )
         run.update_record(status="finished", finished=_now())
-    console.print(f"test accuracy {metrics['accuracy']:.4f} ({info.test_split}, "
-                  f"{metrics['examples']} examples) in {summary['wall_time_s']}s -> {run.path}")
+    console.print(
+        f"test accuracy {metrics['accuracy']:.4f} ({info.test_split}, "
+        f"{metrics['examples']} examples) in {summary['wall_time_s']}s -> {run.path}"
+    )
     return summary
 
 
-def write_plots(folder: Path, metrics: dict, names, history: Path | None,
-                console: Console) -> list[str]:
+def write_plots(
+    folder: Path, metrics: dict, names, history: Path | None, console: Console
+) -> list[str]:
     """Training curves and confusion matrix as PNG files (needs matplotlib: the plots extra)."""
     from zoo import plots
 
@@ -313,5 +372,3 @@ def _finite(x: float) -> bool:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-

@@ -32,8 +32,9 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.O
     lr = learning_rate(cfg, steps_per_epoch)
     wd = cfg.weight_decay or None
     if cfg.optimizer == "sgd":
-        opt = keras.optimizers.SGD(lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
-                                   weight_decay=wd)
+        opt = keras.optimizers.SGD(
+            lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0, weight_decay=wd
+        )
     elif cfg.optimizer == "rmsprop":
         opt = keras.optimizers.RMSprop(lr, momentum=cfg.momentum, weight_decay=wd)
     elif cfg.optimizer == "adam":
@@ -45,15 +46,17 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.O
     return opt
 
 
-def compile_model(model: keras.Model, cfg: TrainConfig, num_classes: int, steps_per_epoch: int,
-                  jit_compile: bool) -> None:
+def compile_model(
+    model: keras.Model, cfg: TrainConfig, num_classes: int, steps_per_epoch: int, jit_compile: bool
+) -> None:
     metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
     if num_classes > 5:
         metrics.append(keras.metrics.TopKCategoricalAccuracy(5, name="top5"))
     model.compile(
         optimizer=make_optimizer(cfg, steps_per_epoch),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True,
-                                                  label_smoothing=cfg.label_smoothing),
+        loss=keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=cfg.label_smoothing
+        ),
         metrics=metrics,
         jit_compile=jit_compile,
         steps_per_execution=cfg.steps_per_execution,
@@ -77,8 +80,12 @@ def callbacks(work_path: Path, cfg: TrainConfig, extra: list) -> list:
     ckpt = work_path / "checkpoints"
     ckpt.mkdir(parents=True, exist_ok=True)
     best = keras.callbacks.ModelCheckpoint(
-        str(ckpt / "best.weights.h5"), monitor="val_accuracy", mode="max",
-        save_best_only=True, save_weights_only=True)
+        str(ckpt / "best.weights.h5"),
+        monitor="val_accuracy",
+        mode="max",
+        save_best_only=True,
+        save_weights_only=True,
+    )
     best.best = best_so_far(work_path / "history.csv")
     cbs = [
         keras.callbacks.BackupAndRestore(str(ckpt / "backup")),

@@ -34,13 +34,16 @@ def _min_size(config: CNNConfig) -> int:
 def build_cnn(info, config: CNNConfig) -> keras.Model:
     need = _min_size(config)
     if min(info.input_shape[:2]) < need:
-        raise ZooError(f"cnn needs images of at least {need}x{need} pixels, got "
-                       f"{info.input_shape[0]}x{info.input_shape[1]}; pass --image-size {need}")
+        raise ZooError(
+            f"cnn needs images of at least {need}x{need} pixels, got "
+            f"{info.input_shape[0]}x{info.input_shape[1]}; pass --image-size {need}"
+        )
     inputs = keras.Input(info.input_shape, name="inputs")
     x = inputs
     for i, filters in enumerate(config.filters):
-        x = layers.Conv2D(filters, config.kernel_size, use_bias=not config.batch_norm,
-                          name=f"conv_{i}")(x)
+        x = layers.Conv2D(
+            filters, config.kernel_size, use_bias=not config.batch_norm, name=f"conv_{i}"
+        )(x)
         if config.batch_norm:
             x = layers.BatchNormalization(name=f"bn_{i}")(x)
         x = layers.Activation("relu", name=f"relu_{i}")(x)
@@ -56,8 +59,15 @@ def build_cnn(info, config: CNNConfig) -> keras.Model:
 # The tutorial trains with Adam at batch 64 and a constant rate; a cosine decay to 0 and label
 # smoothing add most of a point on fashion_mnist at the same 10 epochs. Random flips cost about
 # half a point there in 10 epochs (90.8% vs 91.6%, README), so augmentation is opt-in.
-RECIPE = dict(optimizer="adam", learning_rate=1e-3, schedule="cosine", batch_size=64,
-              label_smoothing=0.1, augment="none", epochs=10)
+RECIPE = dict(
+    optimizer="adam",
+    learning_rate=1e-3,
+    schedule="cosine",
+    batch_size=64,
+    label_smoothing=0.1,
+    augment="none",
+    epochs=10,
+)
 
 
 @register_model(family="cnn", modality="image", builder=build_cnn, recipe=RECIPE, default=True)

@@ -33,8 +33,14 @@ def build_mlp(info, config: MLPConfig) -> keras.Model:
 
 
 # Adam with a cosine decay and label smoothing: 88.2% -> see README for fashion_mnist numbers.
-RECIPE = dict(optimizer="adam", learning_rate=1e-3, schedule="cosine", batch_size=64,
-              label_smoothing=0.1, epochs=10)
+RECIPE = dict(
+    optimizer="adam",
+    learning_rate=1e-3,
+    schedule="cosine",
+    batch_size=64,
+    label_smoothing=0.1,
+    epochs=10,
+)
 
 
 @register_model(family="mlp", modality="image", builder=build_mlp, recipe=RECIPE, default=True)

@@ -21,8 +21,9 @@ class ResNetConfig:
 
 
 def _block(x, filters: int, stride: int, shortcut: str, name: str):
-    conv = lambda f, s, n: layers.Conv2D(f, 3, s, padding="same", use_bias=False,
-                                         kernel_initializer="he_normal", name=n)
+    conv = lambda f, s, n: layers.Conv2D(
+        f, 3, s, padding="same", use_bias=False, kernel_initializer="he_normal", name=n
+    )
     y = conv(filters, stride, f"{name}_conv1")(x)
     y = layers.BatchNormalization(name=f"{name}_bn1")(y)
     y = layers.Activation("relu", name=f"{name}_relu1")(y)
@@ -44,8 +45,14 @@ def build_resnet(info, config: ResNetConfig) -> keras.Model:
         raise ZooError(f"resnet shortcut must be 'pad' or 'projection', got {config.shortcut!r}")
     blocks = (config.depth - 2) // 6
     inputs = keras.Input(info.input_shape, name="inputs")
-    x = layers.Conv2D(config.widths[0], 3, padding="same", use_bias=False,
-                      kernel_initializer="he_normal", name="stem_conv")(inputs)
+    x = layers.Conv2D(
+        config.widths[0],
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        name="stem_conv",
+    )(inputs)
     x = layers.Activation("relu", name="stem_relu")(layers.BatchNormalization(name="stem_bn")(x))
     for stage, filters in enumerate(config.widths):
         for b in range(blocks):
@@ -58,11 +65,22 @@ def build_resnet(info, config: ResNetConfig) -> keras.Model:
 
 # The paper's recipe (SGD 0.1, momentum 0.9, batch 128) on a cosine schedule with a short warmup
 # instead of step decays, and weight decay 5e-4, the usual value for schedules under 200 epochs.
-RECIPE = dict(optimizer="sgd", learning_rate=0.1, momentum=0.9, weight_decay=5e-4,
-              schedule="cosine", warmup_epochs=1, batch_size=128, augment="flip_crop", epochs=30)
+RECIPE = dict(
+    optimizer="sgd",
+    learning_rate=0.1,
+    momentum=0.9,
+    weight_decay=5e-4,
+    schedule="cosine",
+    warmup_epochs=1,
+    batch_size=128,
+    augment="flip_crop",
+    epochs=30,
+)
 
 
-@register_model(family="resnet", modality="image", builder=build_resnet, recipe=RECIPE, default=True)
+@register_model(
+    family="resnet", modality="image", builder=build_resnet, recipe=RECIPE, default=True
+)
 def resnet20() -> ResNetConfig:
     """ResNet-20 for CIFAR (He et al. 2016), about 0.27M parameters."""
     return ResNetConfig(depth=20)

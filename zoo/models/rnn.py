@@ -36,8 +36,9 @@ def build_rnn(info, config: RNNConfig) -> keras.Model:
     if config.cell not in CELLS:
         raise ZooError(f"rnn cell must be one of {', '.join(CELLS)}, got {config.cell!r}")
     inputs = keras.Input(info.input_shape, dtype="int32", name="tokens")
-    x = layers.Embedding(info.vocab_size, config.embedding_dim, mask_zero=config.mask_padding,
-                         name="embedding")(inputs)
+    x = layers.Embedding(
+        info.vocab_size, config.embedding_dim, mask_zero=config.mask_padding, name="embedding"
+    )(inputs)
     for i, units in enumerate(config.units):
         if config.dropout:
             x = layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
@@ -47,12 +48,21 @@ def build_rnn(info, config: RNNConfig) -> keras.Model:
             rnn = layers.Bidirectional(rnn, name=f"bi{config.cell}_{i}")
         x = rnn(x)
     logits = classifier_head(x, info.num_classes, config.dropout)
-    return keras.Model(inputs, logits, name=config.cell if not config.bidirectional else "bi" + config.cell)
+    return keras.Model(
+        inputs, logits, name=config.cell if not config.bidirectional else "bi" + config.cell
+    )
 
 
 # Adam at batch 64 like the seed, with a cosine decay; the seed's vocabulary of 10,000 words.
-RECIPE = dict(optimizer="adam", learning_rate=1e-3, schedule="cosine", batch_size=64,
-              max_tokens=10000, sequence_length=256, epochs=3)
+RECIPE = dict(
+    optimizer="adam",
+    learning_rate=1e-3,
+    schedule="cosine",
+    batch_size=64,
+    max_tokens=10000,
+    sequence_length=256,
+    epochs=3,
+)
 
 
 @register_model(family="rnn", modality="text", builder=build_rnn, recipe=RECIPE)

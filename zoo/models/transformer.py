@@ -28,16 +28,21 @@ class PositionEmbedding(layers.Layer):
 
     def build(self, input_shape):
         self.position_embedding = self.add_weight(
-            name="position_embedding", shape=(self.max_length, input_shape[-1]),
-            initializer=keras.initializers.get(self.initializer))
+            name="position_embedding",
+            shape=(self.max_length, input_shape[-1]),
+            initializer=keras.initializers.get(self.initializer),
+        )
 
     def call(self, x):
         length = ops.shape(x)[1]
         return x + ops.cast(self.position_embedding[None, :length, :], x.dtype)
 
     def get_config(self):
-        return {**super().get_config(), "max_length": self.max_length,
-                "initializer": self.initializer}
+        return {
+            **super().get_config(),
+            "max_length": self.max_length,
+            "initializer": self.initializer,
+        }
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -57,9 +62,18 @@ class PaddingMask(layers.Layer):
 class TransformerBlock(layers.Layer):
     """One encoder layer: self-attention + MLP with residuals, pre- or post-norm."""
 
-    def __init__(self, num_heads: int, mlp_dim: int, dropout: float = 0.0,
-                 attention_dropout: float = 0.0, activation: str = "gelu", norm_first: bool = True,
-                 epsilon: float = 1e-6, drop_path: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        num_heads: int,
+        mlp_dim: int,
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        activation: str = "gelu",
+        norm_first: bool = True,
+        epsilon: float = 1e-6,
+        drop_path: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.num_heads, self.mlp_dim = num_heads, mlp_dim
         self.dropout, self.attention_dropout = dropout, attention_dropout
@@ -70,17 +84,24 @@ class TransformerBlock(layers.Layer):
     def build(self, input_shape):
         dim = input_shape[-1]
         self.attention = layers.MultiHeadAttention(
-            self.num_heads, dim // self.num_heads, dropout=self.attention_dropout,
-            dtype=self.dtype_policy, name="attention")
+            self.num_heads,
+            dim // self.num_heads,
+            dropout=self.attention_dropout,
+            dtype=self.dtype_policy,
+            name="attention",
+        )
         self.attention.build(input_shape, input_shape)
-        self.norm1 = layers.LayerNormalization(epsilon=self.epsilon, dtype=self.dtype_policy,
-                                               name="norm1")
-        self.norm2 = layers.LayerNormalization(epsilon=self.epsilon, dtype=self.dtype_policy,
-                                               name="norm2")
+        self.norm1 = layers.LayerNormalization(
+            epsilon=self.epsilon, dtype=self.dtype_policy, name="norm1"
+        )
+        self.norm2 = layers.LayerNormalization(
+            epsilon=self.epsilon, dtype=self.dtype_policy, name="norm2"
+        )
         self.norm1.build(input_shape)
         self.norm2.build(input_shape)
-        self.fc1 = layers.Dense(self.mlp_dim, activation=self.activation, dtype=self.dtype_policy,
-                                name="mlp_in")
+        self.fc1 = layers.Dense(
+            self.mlp_dim, activation=self.activation, dtype=self.dtype_policy, name="mlp_in"
+        )
         self.fc2 = layers.Dense(dim, dtype=self.dtype_policy, name="mlp_out")
         self.fc1.build(input_shape)
         self.fc2.build((*input_shape[:-1], self.mlp_dim))
@@ -96,8 +117,7 @@ class TransformerBlock(layers.Layer):
         attention_mask = None
         if mask is not None:
             attention_mask = ops.logical_and(mask[:, None, :], mask[:, :, None])
-        attend = lambda y: self.attention(y, y, attention_mask=attention_mask,
-                                          training=training)
+        attend = lambda y: self.attention(y, y, attention_mask=attention_mask, training=training)
         x = self._residual(x, attend, self.norm1, training)
         return self._residual(x, lambda y: self.fc2(self.fc1(y)), self.norm2, training)
 
@@ -105,20 +125,48 @@ class TransformerBlock(layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "num_heads": self.num_heads, "mlp_dim": self.mlp_dim,
-                "dropout": self.dropout, "attention_dropout": self.attention_dropout,
-                "activation": self.activation, "norm_first": self.norm_first,
-                "epsilon": self.epsilon, "drop_path": self.drop_path}
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "mlp_dim": self.mlp_dim,
+            "dropout": self.dropout,
+            "attention_dropout": self.attention_dropout,
+            "activation": self.activation,
+            "norm_first": self.norm_first,
+            "epsilon": self.epsilon,
+            "drop_path": self.drop_path,
+        }
 
 
-def encoder(x, *, num_layers: int, num_heads: int, mlp_dim: int, dropout: float,
-            attention_dropout: float = 0.0, activation: str = "gelu", norm_first: bool = True,
-            epsilon: float = 1e-6, drop_path: float = 0.0, mask=None, prefix: str = "block"):
+def encoder(
+    x,
+    *,
+    num_layers: int,
+    num_heads: int,
+    mlp_dim: int,
+    dropout: float,
+    attention_dropout: float = 0.0,
+    activation: str = "gelu",
+    norm_first: bool = True,
+    epsilon: float = 1e-6,
+    drop_path: float = 0.0,
+    mask=None,
+    prefix: str = "block",
+):
     """A stack of ``TransformerBlock``s; drop_path grows linearly to its maximum (DeiT)."""
     for i in range(num_layers):
         rate = drop_path * i / max(1, num_layers - 1)
-        x = TransformerBlock(num_heads, mlp_dim, dropout, attention_dropout, activation,
-                             norm_first, epsilon, rate, name=f"{prefix}_{i}")(x, mask=mask)
+        x = TransformerBlock(
+            num_heads,
+            mlp_dim,
+            dropout,
+            attention_dropout,
+            activation,
+            norm_first,
+            epsilon,
+            rate,
+            name=f"{prefix}_{i}",
+        )(x, mask=mask)
     return x
 
 
@@ -136,15 +184,23 @@ def build_transformer(info, config: TransformerConfig) -> keras.Model:
     from zoo.errors import ZooError
 
     if config.embedding_dim % config.num_heads:
-        raise ZooError(f"embedding_dim {config.embedding_dim} must be a multiple of num_heads "
-                       f"{config.num_heads}")
+        raise ZooError(
+            f"embedding_dim {config.embedding_dim} must be a multiple of num_heads "
+            f"{config.num_heads}"
+        )
     tokens = keras.Input(info.input_shape, dtype="int32", name="tokens")
     mask = PaddingMask(name="padding_mask")(tokens)
     x = layers.Embedding(info.vocab_size, config.embedding_dim, name="token_embedding")(tokens)
     x = PositionEmbedding(info.input_shape[0], name="position_embedding")(x)
     x = layers.Dropout(config.dropout, name="embedding_dropout")(x)
-    x = encoder(x, num_layers=config.num_layers, num_heads=config.num_heads,
-                mlp_dim=config.mlp_dim, dropout=config.dropout, mask=mask)
+    x = encoder(
+        x,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        mlp_dim=config.mlp_dim,
+        dropout=config.dropout,
+        mask=mask,
+    )
     x = layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
     if config.pooling == "first":
         x = x[:, 0]
@@ -154,12 +210,22 @@ def build_transformer(info, config: TransformerConfig) -> keras.Model:
     return keras.Model(tokens, logits, name="transformer")
 
 
-RECIPE = dict(optimizer="adamw", learning_rate=1e-3, weight_decay=0.01, schedule="cosine",
-              warmup_epochs=0.2, batch_size=64, max_tokens=20000, sequence_length=256, epochs=3)
+RECIPE = dict(
+    optimizer="adamw",
+    learning_rate=1e-3,
+    weight_decay=0.01,
+    schedule="cosine",
+    warmup_epochs=0.2,
+    batch_size=64,
+    max_tokens=20000,
+    sequence_length=256,
+    epochs=3,
+)
 
 
-@register_model(family="transformer", modality="text", builder=build_transformer, recipe=RECIPE,
-                default=True)
+@register_model(
+    family="transformer", modality="text", builder=build_transformer, recipe=RECIPE, default=True
+)
 def transformer() -> TransformerConfig:
     """Token + position embeddings -> 2 pre-norm Transformer encoder blocks -> mean pool -> Dense."""
     return TransformerConfig()
