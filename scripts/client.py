@@ -1,4 +1,5 @@
-"""A minimal Python client for a zoo image export: sends PNG/JPEG bytes, prints class names.
+"""A minimal Python client for a zoo export: sends image files (PNG/JPEG bytes) or, with --text,
+raw strings, and prints class names.
 
 Two ways to reach the model:
   * --export DIR : load the SavedModel in this process and call `serving_default` with the bytes
@@ -6,6 +7,7 @@ Two ways to reach the model:
                    (the `image_bytes` input takes base64 as {"b64": ...}, thanks to its suffix)
 
     python scripts/client.py --export saved_models/cnn-fashion_mnist/1 shoe.png shirt.png
+    python scripts/client.py --export saved_models/lstm-imdb/1 --text "A wonderful film."
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ def via_rest(url: str, blobs: list[bytes]) -> list[dict]:
         return json.load(resp)["predictions"]
 
 
-def via_savedmodel(export_dir: str, blobs: list[bytes]) -> list[dict]:
+def via_savedmodel(export_dir: str, blobs: list[bytes], text: bool = False) -> list[dict]:
     import tensorflow as tf
 
     serve = tf.saved_model.load(export_dir).signatures["serving_default"]
-    out = serve(image_bytes=tf.constant(blobs))
+    out = serve(text=tf.constant(blobs)) if text else serve(image_bytes=tf.constant(blobs))
     return [
         {"class_name": n.decode(), "class_id": int(i), "probabilities": p.tolist()}
         for n, i, p in zip(
@@ -46,11 +48,19 @@ def main() -> None:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--export", help="SavedModel version directory")
     where.add_argument("--url", help="TF Serving REST predict URL")
-    p.add_argument("images", nargs="+")
+    p.add_argument("--text", action="store_true", help="inputs are texts, not image files")
+    p.add_argument("inputs", nargs="+", help="image files, or texts with --text")
     args = p.parse_args()
-    blobs = [open(path, "rb").read() for path in args.images]
-    preds = via_rest(args.url, blobs) if args.url else via_savedmodel(args.export, blobs)
-    for path, pred in zip(args.images, preds):
+    if args.text:
+        blobs = [t.encode("utf-8") for t in args.inputs]
+    else:
+        blobs = [open(path, "rb").read() for path in args.inputs]
+    preds = (
+        via_rest(args.url, blobs, args.text)
+        if args.url
+        else via_savedmodel(args.export, blobs, args.text)
+    )
+    for path, pred in zip(args.inputs, preds):
         name = pred["class_name"]
         print(
             f"{path}: {name.decode() if isinstance(name, bytes) else name} "
