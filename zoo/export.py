@@ -153,7 +153,8 @@ def load_run_target(run_path: Path) -> Target:
     from zoo import runs as runs_lib
 
     run = runs_lib.open_run(run_path)
-    module = serving_module_for_run(run, Path(tempfile.mkdtemp(prefix="zoo-assets-")))
+    assets = tempfile.TemporaryDirectory(prefix="zoo-assets-")  # removed with the target
+    module = serving_module_for_run(run, Path(assets.name))
     fns = {
         "images": _kw(module, "serve_images", "images"),
         "bytes": _kw(module, "serve_bytes", "image_bytes"),
@@ -161,6 +162,7 @@ def load_run_target(run_path: Path) -> Target:
     }
     target = Target(run.path, module_info(run), run_meta(run), fns)
     target.kind = "run"
+    target._assets = assets
     return target
 
 
