@@ -12,6 +12,7 @@ Same model, same batch size, epochs alternating between the three, medians repor
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import keras
@@ -21,7 +22,7 @@ import tensorflow as tf
 from zoo import data, preprocess, registry, training
 from zoo.benchmark import EpochTimer, alternate
 from zoo.config import TrainConfig
-from zoo.data import DatasetInfo
+from zoo.data import reference_info
 
 
 def main() -> None:
@@ -38,16 +39,7 @@ def main() -> None:
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     n, bs = args.examples, args.batch_size
-    info = DatasetInfo(
-        "cifar10-shaped",
-        "image",
-        "image",
-        "label",
-        10,
-        tuple(str(i) for i in range(10)),
-        (32, 32, 3),
-        (32, 32, 3),
-    )
+    info = dataclasses.replace(reference_info("image"), name="cifar10-shaped")
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
     labels = rng.integers(0, 10, n)

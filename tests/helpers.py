@@ -22,6 +22,16 @@ def zoo(*args: str, ok: bool = True):
     return result
 
 
+def smoke_args(model: str, dataset: str, run_name: str, *extra: str) -> tuple[str, ...]:
+    """Arguments of `zoo train MODEL -d DATASET --smoke` into runs/RUN_NAME, data dir ./tfds."""
+    flags = f"--smoke --run-name {run_name} --data-dir tfds".split()
+    return ("train", model, "-d", dataset, *flags, *extra)
+
+
+def train_smoke(model: str, dataset: str, run_name: str, *extra: str):
+    return zoo(*smoke_args(model, dataset, run_name, *extra))
+
+
 def zoo_json(*args: str):
     result = zoo(*args, "--json")
     return json.loads(result.stdout)

@@ -5,25 +5,13 @@ import socket
 from pathlib import Path
 
 import pytest
-from helpers import zoo, zoo_json
+from helpers import train_smoke, zoo, zoo_json
 
 
 @pytest.fixture
 def two_runs(mock_tfds, workdir):
-    zoo("train", "cnn", "-d", "mnist", "--smoke", "--run-name", "a", "--data-dir", "tfds")
-    zoo(
-        "train",
-        "mlp",
-        "-d",
-        "mnist",
-        "--smoke",
-        "--run-name",
-        "b",
-        "--data-dir",
-        "tfds",
-        "--epochs",
-        "2",
-    )
+    train_smoke("cnn", "mnist", "a")
+    train_smoke("mlp", "mnist", "b", "--epochs", "2")
     return workdir
 
 

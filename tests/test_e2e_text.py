@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from helpers import zoo_json
+from helpers import smoke_args, zoo_json
 
 
 @pytest.mark.parametrize(
@@ -17,19 +17,7 @@ from helpers import zoo_json
 )
 def test_text_train_eval_export_serve_predict(dataset, model, classes, mock_tfds, workdir):
     summary = zoo_json(
-        "train",
-        model,
-        "-d",
-        dataset,
-        "--smoke",
-        "--run-name",
-        "t",
-        "--data-dir",
-        "tfds",
-        "--max-tokens",
-        "500",
-        "--sequence-length",
-        "32",
+        *smoke_args(model, dataset, "t", "--max-tokens", "500", "--sequence-length", "32")
     )
     run = Path(summary["run_dir"])
     assert (run / "preprocessor" / "vocabulary.txt").exists()

@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, tree, zoo
+from helpers import assert_one_line_error, train_smoke, tree, zoo
 
 
 @pytest.fixture(scope="module")
@@ -33,22 +33,8 @@ def trained(trained_dir, mock_tfds, monkeypatch):
 
 
 def _populate(workdir):
-    zoo("train", "cnn", "-d", "mnist", "--smoke", "--run-name", "done", "--data-dir", "tfds")
-    zoo(
-        "train",
-        "lstm",
-        "-d",
-        "imdb_reviews",
-        "--smoke",
-        "--run-name",
-        "text",
-        "--data-dir",
-        "tfds",
-        "--max-tokens",
-        "100",
-        "--sequence-length",
-        "8",
-    )
+    train_smoke("cnn", "mnist", "done")
+    train_smoke("lstm", "imdb_reviews", "text", "--max-tokens", "100", "--sequence-length", "8")
     zoo("export", "runs/done")
     half = workdir / "runs" / "half"
     half.mkdir()

@@ -6,30 +6,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, tiny_image, zoo, zoo_json
+from helpers import assert_one_line_error, tiny_image, train_smoke, zoo, zoo_json
 
 
 @pytest.fixture
 def cnn_run(mock_tfds, workdir):
-    zoo("train", "cnn", "-d", "cifar10", "--smoke", "--run-name", "c", "--data-dir", "tfds")
+    train_smoke("cnn", "cifar10", "c")
     return workdir / "runs" / "c"
+
+
+def tflite_export(run, mode: str, *extra: str) -> dict:
+    return zoo_json("export", str(run), "--format", "tflite", "--quantize", mode, *extra)
 
 
 def test_cnn_every_quantization_mode(cnn_run):
     sizes = {}
     for mode in ("none", "dynamic", "float16", "int8"):
-        out = zoo_json(
-            "export",
-            str(cnn_run),
-            "--format",
-            "tflite",
-            "--quantize",
-            mode,
-            "--eval-examples",
-            "16",
-            "--calibration-examples",
-            "8",
-        )
+        out = tflite_export(cnn_run, mode, "--eval-examples", "16", "--calibration-examples", "8")
         folder = Path(out["export_dir"])
         assert folder == Path(f"saved_models/c/tflite-{mode}")
         assert {"model.tflite", "labels.txt", "zoo.json", "report.json"} <= {
@@ -47,12 +40,8 @@ def test_cnn_every_quantization_mode(cnn_run):
 
 
 def test_int8_io_and_predict(cnn_run):
-    out = zoo_json(
-        "export",
-        str(cnn_run),
-        "--format",
-        "tflite",
-        "--quantize",
+    out = tflite_export(
+        cnn_run,
         "int8",
         "--int8-io",
         "--name",
@@ -75,26 +64,10 @@ def test_int8_io_and_predict(cnn_run):
 
 
 def test_lstm_modes_and_int8_refusal(mock_tfds, workdir):
-    zoo(
-        "train",
-        "lstm",
-        "-d",
-        "imdb_reviews",
-        "--smoke",
-        "--run-name",
-        "l",
-        "--data-dir",
-        "tfds",
-        "--max-tokens",
-        "300",
-        "--sequence-length",
-        "24",
-    )
+    train_smoke("lstm", "imdb_reviews", "l", "--max-tokens", "300", "--sequence-length", "24")
     sizes = {}
     for mode in ("none", "dynamic", "float16"):
-        out = zoo_json(
-            "export", "runs/l", "--format", "tflite", "--quantize", mode, "--eval-examples", "8"
-        )
+        out = tflite_export("runs/l", mode, "--eval-examples", "8")
         sizes[mode] = out["tflite_bytes"]
         assert (Path(out["export_dir"]) / "preprocessor" / "vocabulary.txt").exists()
     assert sizes["dynamic"] < sizes["float16"] < sizes["none"]

@@ -19,11 +19,7 @@ from zoo import config as cfg_lib
 from zoo import registry
 from zoo.config import TrainConfig
 from zoo.errors import ZooError
-from zoo.trainer import train, write_plots  # noqa: F401  (public calls, defined there)
-
-
-def _console(console: Console | None) -> Console:
-    return console or Console(stderr=True, highlight=False)
+from zoo.trainer import default_console, train, write_plots  # noqa: F401  (train is public)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,7 +174,7 @@ def evaluate(
     if plot_dir:
         history = Path(tgt.path) / "history.csv" if tgt.kind == "run" else None
         out["plots"] = write_plots(
-            Path(plot_dir), report, info.label_names, history, _console(None)
+            Path(plot_dir), report, info.label_names, history, default_console(None)
         )
     return out
 
@@ -197,7 +193,7 @@ def export(
     from zoo import export as export_lib
     from zoo import runs
 
-    console = _console(console)
+    console = default_console(console)
     run = runs.open_run(run_dir)
     name = name or run.name
     runs.check_run_name(name)
@@ -371,7 +367,7 @@ def export_tflite(
     from zoo import export as export_lib
     from zoo.preprocess import load_vectorizer
 
-    console = _console(console)
+    console = default_console(console)
     if quantize not in tflite.QUANTIZE:
         raise ZooError(
             f"unknown --quantize {quantize!r}; choose one of {', '.join(tflite.QUANTIZE)}"

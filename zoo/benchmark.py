@@ -144,8 +144,8 @@ class EpochTimer(keras.callbacks.Callback):
 
 def alternate(contenders: dict, rounds: int, examples: int, log=print) -> dict[str, Any]:
     """Run one epoch of each contender per round, in turn, so all see the same machine load;
-    round 0 warms up (tracing, caches). Returns median seconds and examples/s per contender,
-    and every ratio to the first contender's... ratios are left to the caller."""
+    round 0 warms up (tracing, caches). Returns median seconds and examples/s per contender;
+    the caller forms the ratios it reports."""
     seconds = {name: [] for name in contenders}
     for r in range(rounds + 1):
         line = []

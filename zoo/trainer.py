@@ -18,7 +18,8 @@ from zoo.config import TrainConfig
 from zoo.errors import ZooError
 
 
-def _console(console: Console | None) -> Console:
+def default_console(console: Console | None) -> Console:
+    """The console to print to: the caller's, or stderr (stdout may carry --json)."""
     return console or Console(stderr=True, highlight=False)
 
 
@@ -71,7 +72,7 @@ def train(
     from zoo import data, distribute, runs, training
     from zoo.progress import RichProgress
 
-    console = _console(console)
+    console = default_console(console)
     started = time.time()
     spec = registry.get_spec(config.model)
 
