@@ -22,14 +22,28 @@ def main(debug: bool) -> None:
       zoo eval runs/<run-name>                      # metrics on the test split
       zoo export runs/<run-name> --verify           # SavedModel for TF Serving
       zoo predict saved_models/<run-name> shirt.png # top-5 classes
+      zoo pretrain bert_tiny -d imdb_reviews --split unsupervised   # masked-LM pretraining
     """
 
 
-from cli import benchmark, data, datasets, doctor, evaluate, export, models, predict, runs, train
+from cli import (
+    benchmark,
+    data,
+    datasets,
+    doctor,
+    evaluate,
+    export,
+    models,
+    predict,
+    pretrain,
+    runs,
+    train,
+)
 
 for command in (
     models.models,
     train.train,
+    pretrain.pretrain,
     evaluate.eval_command,
     export.export,
     predict.predict,

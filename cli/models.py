@@ -52,17 +52,28 @@ def models(ctx, modality, pattern, as_json):
     default=None,
     help="Count parameters and FLOPs at this square image size instead of 32.",
 )
+@click.option("--num-classes", type=int, default=None, help="Count with this many classes.")
+@click.option("--vocab-size", type=int, default=None, help="Text: count with this vocabulary.")
 @json_option
-def info(name, image_size, as_json):
+def info(name, image_size, num_classes, vocab_size, as_json):
     """Default architecture config, training recipe, parameters and FLOPs of one model.
 
     \b
-    Example:
+    Examples:
       zoo models info resnet20
+      zoo models info vit_base --image-size 224 --num-classes 1000   # the paper's ViT-B/16
+      zoo models info bert_base --vocab-size 30522                   # BERT-Base's vocabulary
     """
     from zoo import api
 
-    data = api.model_info(name, image_size)
+    for flag, value in (
+        ("--image-size", image_size),
+        ("--num-classes", num_classes),
+        ("--vocab-size", vocab_size),
+    ):
+        if value is not None and value < 1:
+            raise click.BadParameter(f"must be positive, got {value}", param_hint=flag)
+    data = api.model_info(name, image_size, num_classes, vocab_size)
     if as_json:
         emit_json(data)
         return

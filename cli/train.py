@@ -27,24 +27,107 @@ def _choices(values) -> str:
     return "|".join(values)
 
 
-@click.command("train", cls=ZooCommand)
-@click.argument("model")
-@click.option(
-    "--dataset", "-d", default=None, help="TFDS dataset name, e.g. cifar10, imdb_reviews."
+def _compose(*decorators):
+    def apply(fn):
+        for decorator in reversed(decorators):
+            fn = decorator(fn)
+        return fn
+
+    return apply
+
+
+# Options `zoo train` and `zoo pretrain` share (their values all default to None: unset flags
+# leave the recipe, --config and --set values alone).
+run_options = _compose(
+    click.argument("model"),
+    click.option(
+        "--dataset", "-d", default=None, help="TFDS dataset name, e.g. cifar10, imdb_reviews."
+    ),
+    click.option(
+        "--split",
+        "train_split",
+        default=None,
+        help="TFDS split to train on, e.g. 'train[:50%]', 'unsupervised'.",
+    ),
+    click.option("--epochs", type=int, default=None),
+    click.option(
+        "--batch-size", type=int, default=None, help="Global batch (all replicas together)."
+    ),
+    click.option("--learning-rate", "--lr", type=float, default=None, help="Peak learning rate."),
+    click.option("--optimizer", default=None, help=_choices(OPTIMIZERS)),
+    click.option(
+        "--weight-decay", type=float, default=None, help="Decoupled; not on biases/norms."
+    ),
+    click.option("--schedule", default=None, help=_choices(SCHEDULES)),
+    click.option("--warmup-epochs", type=float, default=None, help="Linear warmup from 0."),
+    click.option("--max-tokens", type=int, default=None, help="Text: vocabulary size."),
+    click.option("--sequence-length", type=int, default=None, help="Text: tokens per example."),
+    click.option("--seed", type=int, default=None, help="Seeds weights, shuffling, augmentation."),
+    click.option(
+        "--deterministic/--no-deterministic",
+        default=None,
+        help="Op determinism: identical metrics run to run, slower.",
+    ),
+    click.option(
+        "--smoke",
+        is_flag=True,
+        default=None,
+        help="Tiny splits and 1 epoch: checks the whole path in seconds.",
+    ),
+    click.option("--strategy", default=None, help=_choices(STRATEGIES)),
+    click.option("--tpu", default=None, envvar="TPU_NAME", help="TPU address for --strategy tpu."),
+    click.option("--precision", default=None, help=_choices(PRECISIONS)),
+    click.option("--xla", default=None, help=f"{_choices(XLA_MODES)} (auto: on for one GPU)."),
+    click.option("--steps-per-execution", type=int, default=None),
+    click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="YAML or JSON file of training keys (and `model:` architecture keys).",
+    ),
+    click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override one key, e.g. --set learning_rate=0.01 --set model.dropout=0.2.",
+    ),
+    click.option(
+        "--run-name",
+        default=None,
+        help="Default: MODEL-DATASET-TIMESTAMP. Rerunning an "
+        "interrupted run's command with its name resumes it.",
+    ),
+    runs_dir_option,
+    data_dir_option,
+    click.option(
+        "--download/--no-download",
+        default=True,
+        show_default=True,
+        help="Download the dataset when it is not prepared.",
+    ),
+    click.option("--print-config", is_flag=True, help="Print the resolved config and exit."),
+    json_option,
 )
-@click.option("--epochs", type=int, default=None)
-@click.option("--batch-size", type=int, default=None, help="Global batch (all replicas together).")
-@click.option("--learning-rate", "--lr", type=float, default=None, help="Peak learning rate.")
-@click.option("--optimizer", default=None, help=_choices(OPTIMIZERS))
+
+
+def resolve(model, dataset, config_file, sets, flags, pretraining=False):
+    """The resolved TrainConfig (--data-dir joins the config only when given)."""
+    from zoo import api
+
+    data_dir = flags.pop("data_dir", None)
+    if data_dir:
+        flags["data_dir"] = data_dir
+    return api.resolve_train_config(model, dataset, config_file, sets, flags, pretraining)
+
+
+@click.command("train", cls=ZooCommand)
+@run_options
 @click.option("--momentum", type=float, default=None, help="sgd and rmsprop.")
-@click.option("--weight-decay", type=float, default=None, help="Decoupled; not on biases/norms.")
-@click.option("--schedule", default=None, help=_choices(SCHEDULES))
-@click.option("--warmup-epochs", type=float, default=None, help="Linear warmup from 0.")
 @click.option("--label-smoothing", type=float, default=None)
 @click.option("--augment", default=None, help=f"Images: {_choices(AUGMENTATIONS)}.")
 @click.option("--image-size", type=int, default=None, help="Resize images to this square size.")
-@click.option("--max-tokens", type=int, default=None, help="Text: vocabulary size.")
-@click.option("--sequence-length", type=int, default=None, help="Text: tokens per example.")
 @click.option("--standardize", default=None, help=f"Text: {_choices(STANDARDIZE)}.")
 @click.option(
     "--val-fraction",
@@ -52,51 +135,13 @@ def _choices(values) -> str:
     default=None,
     help="Held out of train when the dataset has no validation split (default 0.1).",
 )
-@click.option("--seed", type=int, default=None, help="Seeds weights, shuffling, augmentation.")
-@click.option(
-    "--deterministic/--no-deterministic",
-    default=None,
-    help="Op determinism: identical metrics run to run, slower.",
-)
 @click.option("--early-stopping", type=int, default=None, help="Patience in epochs; 0 is off.")
 @click.option(
-    "--smoke",
-    is_flag=True,
+    "--init-from",
     default=None,
-    help="Tiny splits and 1 epoch: checks the whole path in seconds.",
-)
-@click.option("--strategy", default=None, help=_choices(STRATEGIES))
-@click.option("--tpu", default=None, envvar="TPU_NAME", help="TPU address for --strategy tpu.")
-@click.option("--precision", default=None, help=_choices(PRECISIONS))
-@click.option("--xla", default=None, help=f"{_choices(XLA_MODES)} (auto: on for one GPU).")
-@click.option("--steps-per-execution", type=int, default=None)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="YAML or JSON file of training keys (and `model:` architecture keys).",
-)
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override one key, e.g. --set learning_rate=0.01 --set model.dropout=0.2.",
-)
-@click.option(
-    "--run-name",
-    default=None,
-    help="Default: MODEL-DATASET-TIMESTAMP. Rerunning an "
-    "interrupted run's command with its name resumes it.",
-)
-@runs_dir_option
-@data_dir_option
-@click.option(
-    "--download/--no-download",
-    default=True,
-    show_default=True,
-    help="Download the dataset when it is not prepared.",
+    metavar="RUN",
+    help="Start from the matching layers of RUN (a run name or directory, e.g. a `zoo "
+    "pretrain` run); the classifier starts fresh. Text keeps RUN's vocabulary.",
 )
 @click.option(
     "--export",
@@ -105,8 +150,6 @@ def _choices(values) -> str:
     metavar="ROOT",
     help="When training finishes, export the run to ROOT/RUN/1 (verified SavedModel).",
 )
-@click.option("--print-config", is_flag=True, help="Print the resolved config and exit.")
-@json_option
 def train(
     model,
     dataset,
@@ -133,14 +176,12 @@ def train(
       zoo train mlp -d fashion_mnist --epochs 5 --lr 3e-4
       zoo train resnet20 -d cifar10 --set model.dropout=0.1 --run-name r20
       zoo train cnn -d mnist --smoke
+      zoo train bert_tiny -d imdb_reviews --init-from runs/bert-mlm   # fine-tune
     """
     from zoo import api
     from zoo.config import to_dict
 
-    data_dir = flags.pop("data_dir", None)
-    if data_dir:
-        flags["data_dir"] = data_dir
-    config = api.resolve_train_config(model, dataset, config_file, sets, flags)
+    config = resolve(model, dataset, config_file, sets, flags)
     if print_config:
         emit_json(to_dict(config))
         return

@@ -47,14 +47,25 @@ def model_rows(pattern: str | None = None, modality: str | None = None) -> list[
     return rows
 
 
-def model_info(name: str, image_size: int | None = None) -> dict[str, Any]:
-    """Full default config, recipe, parameter count and FLOPs per example of one variant."""
+def model_info(
+    name: str,
+    image_size: int | None = None,
+    num_classes: int | None = None,
+    vocab_size: int | None = None,
+) -> dict[str, Any]:
+    """Full default config, recipe, parameter count and FLOPs per example of one variant, on
+    the reference input or the image size / classes / vocabulary given."""
     from zoo.data import reference_info
 
     spec = registry.get_spec(name)
     info = reference_info(spec.modality)
     if image_size and spec.modality == "image":
         info = dataclasses.replace(info, input_shape=(image_size, image_size, 3))
+    if num_classes:
+        names = tuple(str(i) for i in range(num_classes))
+        info = dataclasses.replace(info, num_classes=num_classes, label_names=names)
+    if vocab_size and spec.modality == "text":
+        info = dataclasses.replace(info, vocab_size=vocab_size)
     model = registry.create_model(spec.name, info)
     return {
         "name": spec.name,
@@ -110,15 +121,18 @@ def resolve_train_config(
     config_file: str | None = None,
     sets: Sequence[str] = (),
     flags: dict[str, Any] | None = None,
+    pretraining: bool = False,
 ) -> TrainConfig:
-    """defaults < family recipe < --smoke < config file < --set < explicit flags."""
+    """defaults < family recipe (its pretraining recipe with ``pretraining``) < --smoke <
+    config file < --set < explicit flags."""
     spec = registry.get_spec(model)
     file_values = cfg_lib.load_file(config_file) if config_file else {}
     set_values = cfg_lib.parse_set(sets)
     flag_values = {k: v for k, v in (flags or {}).items() if v is not None}
     user = cfg_lib.merge(file_values, set_values, flag_values)
     smoke = {"epochs": 1} if user.get("smoke") else {}
-    merged = cfg_lib.merge(spec.recipe, smoke, user, {"model": spec.name})
+    recipe = spec.pretrain_recipe if pretraining else spec.recipe
+    merged = cfg_lib.merge(recipe, smoke, user, {"model": spec.name})
     if dataset:
         merged["dataset"] = dataset
     if not merged.get("dataset"):
@@ -244,7 +258,7 @@ def _verify_export(run, module, path: Path) -> dict[str, Any]:
         if info.modality == "image"
         else [x for x, _ in raw.take(32).as_numpy_iterator()]
     )
-    loaded = tf.saved_model.load(str(path))
+    loaded = export_lib.load_saved_model(str(path))
     if info.modality == "image":
         expected = module.serve_images(tf.constant(xs))
         checks = {
@@ -365,7 +379,7 @@ def export_tflite(
 
     from zoo import data, runs, tflite
     from zoo import export as export_lib
-    from zoo.preprocess import load_vectorizer
+    from zoo.preprocess import load_text_encoder
 
     console = default_console(console)
     if quantize not in tflite.QUANTIZE:
@@ -385,7 +399,7 @@ def export_tflite(
     if not data.is_available(builder):
         raise ZooError(f"the TFLite check needs {info.name}'s splits, which are not prepared here")
     model = export_lib.load_keras_model(run)
-    vectorizer = load_vectorizer(run.preprocessor_dir) if info.modality == "text" else None
+    vectorizer = load_text_encoder(run.preprocessor_dir) if info.modality == "text" else None
     prep = tflite.preprocess_fn(info, vectorizer)
 
     # --- Convert (int8 calibrates on training examples) -----------------------------------------
@@ -415,7 +429,7 @@ def export_tflite(
         )
         module.write(Path(tmp) / "sm")
         sm_bytes = tflite.directory_size(Path(tmp) / "sm")
-        sig = tf.saved_model.load(str(Path(tmp) / "sm")).signatures
+        sig = export_lib.load_saved_model(str(Path(tmp) / "sm")).signatures
         if info.modality == "image":
             ref = lambda x: sig["serving_images"](images=tf.constant(x))["probabilities"]
         else:
@@ -511,7 +525,7 @@ def list_run_rows(
 def show_run(path: str | Path) -> dict[str, Any]:
     from zoo import runs
 
-    run = runs.open_run(path, need_model=False)
+    run = runs.open_run(path, need_model=False, classifier=False)
     out = run_row(run)
     out.update(config=run.config(), record=run.record())
     metrics = run.file(runs.METRICS)

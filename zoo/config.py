@@ -56,6 +56,8 @@ class TrainConfig:
     precision: str = "float32"  # one of PRECISIONS
     xla: str = "auto"  # auto (off on CPU, on for GPU/TPU without a strategy) | on | off
     steps_per_execution: int = 1  # training steps per tf.function call (TPUs, tiny models)
+    train_split: str | None = None  # TFDS split to train on instead of the dataset's own
+    init_from: str | None = None  # a run (or pretraining run) whose matching weights start training
     model_config: dict = field(default_factory=dict)  # overrides of the architecture config
 
     def __post_init__(self):

@@ -349,6 +349,25 @@ def load_split(builder, info: DatasetInfo, split: str, *, role: str, smoke: bool
     return ds
 
 
+def load_texts(builder, info: DatasetInfo, split: str, *, smoke: bool):
+    """The raw strings of one split in stored order, labeled or not (pretraining text)."""
+    import tensorflow_datasets as tfds
+
+    read = tfds.ReadConfig(try_autocache=False)
+    try:
+        ds = builder.as_dataset(split=split, shuffle_files=False, read_config=read)
+    except (ValueError, KeyError, AssertionError) as e:
+        known = ", ".join(info.splits) or "unknown"
+        raise ZooError(
+            f"bad split {split!r} for {info.name}: {str(e).splitlines()[0]} (splits: {known})"
+        ) from None
+    key = info.input_key
+    ds = ds.map(lambda ex: ex[key], num_parallel_calls=AUTOTUNE)
+    if smoke:
+        ds = ds.take(SMOKE_EXAMPLES["train"] + SMOKE_EXAMPLES["val"])
+    return ds
+
+
 def _fits_in_memory(info: DatasetInfo, examples: int | None) -> bool:
     if examples is None:
         return False

@@ -84,7 +84,7 @@ class ServingModule:
         archive = keras.export.ExportArchive()
         archive.track(self.model)
         if self.vectorizer is not None:
-            archive.track(self.vectorizer)
+            archive.track(getattr(self.vectorizer, "trackable", self.vectorizer))
         archive.track(self.class_names)
         for name, (fn, signature) in self.specs.items():
             archive.add_endpoint(name, fn, input_signature=signature)
@@ -207,11 +207,11 @@ def load_keras_model(run):
 
 
 def serving_module_for_run(run, asset_dir: Path) -> ServingModule:
-    from zoo.preprocess import load_vectorizer
+    from zoo.preprocess import load_text_encoder
 
     info = module_info(run)
     model = load_keras_model(run)
-    vectorizer = load_vectorizer(run.preprocessor_dir) if info.modality == "text" else None
+    vectorizer = load_text_encoder(run.preprocessor_dir) if info.modality == "text" else None
     return ServingModule(model, info, asset_dir, run_meta(run), vectorizer)
 
 
@@ -233,10 +233,20 @@ def find_export(path: Path) -> Path:
     raise ZooError(f"{path} is neither a run directory nor a SavedModel export")
 
 
+def load_saved_model(path):
+    """``tf.saved_model.load`` with tensorflow-text's ops registered (BERT exports tokenize
+    with them)."""
+    try:
+        import tensorflow_text  # noqa: F401  (registers the WordPiece ops)
+    except ImportError:
+        pass
+    return tf.saved_model.load(str(path))
+
+
 def load_export_target(path: Path) -> Target:
     path = find_export(path)
     try:
-        loaded = tf.saved_model.load(str(path))
+        loaded = load_saved_model(path)
     except Exception as e:  # corrupted protobufs and missing variables raise many types
         raise ZooError(
             f"cannot load SavedModel {path} ({type(e).__name__}): re-export it"
@@ -260,7 +270,7 @@ def load_export_target(path: Path) -> Target:
 def load_tflite_target(path: Path) -> Target:
     """A TFLite export: its directory or its model.tflite."""
     from zoo import tflite
-    from zoo.preprocess import load_vectorizer
+    from zoo.preprocess import load_text_encoder
 
     folder = path.parent if path.is_file() else path
     meta_file = folder / "zoo.json"
@@ -269,7 +279,7 @@ def load_tflite_target(path: Path) -> Target:
     meta = json.loads(meta_file.read_text())
     info = DatasetInfo.from_json(meta["dataset"])
     interpreter = tflite.Interpreter(folder / tflite.MODEL_FILE)
-    vectorizer = load_vectorizer(folder / "preprocessor") if info.modality == "text" else None
+    vectorizer = load_text_encoder(folder / "preprocessor") if info.modality == "text" else None
     prep = tflite.preprocess_fn(info, vectorizer)
 
     def run(x):

@@ -111,3 +111,169 @@ def load_vectorizer(directory):
             "corrupted); retrain the run"
         ) from None
     return make_vectorizer(cfg["max_tokens"], cfg["sequence_length"], cfg["standardize"], vocab)
+
+
+# ---------------------------------------------------------------------------------------------
+# Text for BERT-style models: a WordPiece vocabulary learned from the training text
+# ---------------------------------------------------------------------------------------------
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(5)
+WORDPIECE_CONFIG = "wordpiece.json"
+
+
+def _keras_layer():
+    import keras
+
+    return keras.layers.Layer
+
+
+class WordPiece(_keras_layer()):
+    """Strings -> ``[CLS] a [SEP]`` (or ``[CLS] a [SEP] b [SEP]``) WordPiece ids, padded with
+    ``[PAD]`` (id 0) to ``sequence_length``.
+
+    The tokenizer is tensorflow-text's ``BertTokenizer`` (BERT's lower-casing, accent
+    stripping and punctuation splitting, then greedy longest-match WordPiece), so the same graph
+    ops tokenize in tf.data and inside the exported SavedModel. Not ``FastBertTokenizer``,
+    although it is faster: TF Serving's model server lacks its ops (tensorflow/serving#2064),
+    and tokenization runs once per example before the cache anyway.
+    """
+
+    def __init__(self, vocabulary, sequence_length: int, lower_case: bool = True, **kwargs):
+        kwargs.setdefault("name", "wordpiece")
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+        import tensorflow_text as tf_text
+
+        vocab = list(vocabulary)
+        if tuple(vocab[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
+            from zoo.errors import ZooError
+
+            raise ZooError(f"a WordPiece vocabulary must start with {' '.join(SPECIAL_TOKENS)}")
+        self.vocabulary = vocab
+        self.sequence_length = sequence_length
+        self.lower_case = lower_case
+        import tensorflow as tf
+
+        table = tf.lookup.StaticVocabularyTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(vocab), tf.range(len(vocab), dtype=tf.int64)
+            ),
+            num_oov_buckets=1,
+        )
+        self._tokenizer = tf_text.BertTokenizer(
+            table, token_out_type=tf.int64, unknown_token="[UNK]", lower_case=lower_case
+        )
+
+    @property
+    def trackable(self):
+        """What an export must track: the tokenizer's vocabulary table."""
+        return self._tokenizer
+
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary)
+
+    def tokenize(self, texts):
+        """Strings (batch,) -> ragged WordPiece ids, no special tokens, no length limit."""
+        import tensorflow as tf
+
+        ids = self._tokenizer.tokenize(tf.convert_to_tensor(texts, tf.string))
+        return tf.cast(ids.merge_dims(-2, -1), tf.int32)  # (batch, words, pieces) -> pieces
+
+    def detokenize(self, ids):
+        """Ids (batch, length) -> strings, special tokens dropped, word pieces joined."""
+        import tensorflow as tf
+
+        ids = tf.ragged.boolean_mask(ids, ids >= len(SPECIAL_TOKENS))
+        words = self._tokenizer.detokenize(tf.cast(ids, tf.int64))
+        return tf.strings.reduce_join(words, axis=-1, separator=" ")
+
+    def pack(self, first, second=None):
+        """Ragged ids of one or two texts -> dense (batch, sequence_length) model input; the
+        texts are truncated (longest first, for pairs) so both [SEP]s fit."""
+        import tensorflow as tf
+        import tensorflow_text as tf_text
+
+        segments = [first] if second is None else [first, second]
+        budget = self.sequence_length - 1 - len(segments)  # [CLS] + one [SEP] per text
+        segments = tf_text.RoundRobinTrimmer(max(budget, 1)).trim(segments)
+        ids, _ = tf_text.combine_segments(segments, CLS_ID, SEP_ID)
+        ids, _ = tf_text.pad_model_inputs(ids, self.sequence_length, pad_value=PAD_ID)
+        return tf.cast(ids, tf.int32)
+
+    def call(self, texts, second=None):
+        if second is None:
+            return self.pack(self.tokenize(texts))
+        return self.pack(self.tokenize(texts), self.tokenize(second))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "vocabulary": self.vocabulary,
+            "sequence_length": self.sequence_length,
+            "lower_case": self.lower_case,
+        }
+
+
+def learn_wordpiece(texts, vocab_size: int, sequence_length: int, lower_case: bool = True):
+    """Learn a WordPiece vocabulary of about ``vocab_size`` entries from ``texts`` (a tf.data
+    dataset of strings) with tensorflow-text's BERT vocabulary learner."""
+    from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as learner
+
+    vocab = learner.bert_vocab_from_dataset(
+        texts.batch(1024).prefetch(2),
+        vocab_size=vocab_size,
+        reserved_tokens=list(SPECIAL_TOKENS),
+        bert_tokenizer_params={"lower_case": lower_case},
+    )
+    return WordPiece(vocab, sequence_length, lower_case)
+
+
+def save_text_encoder(encoder, directory) -> None:
+    """Write a run's text encoder (TextVectorization or WordPiece) to ``directory``."""
+    import json
+    from pathlib import Path
+
+    if not isinstance(encoder, WordPiece):
+        return save_vectorizer(encoder, directory)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / VOCAB_FILE).write_text("\n".join(encoder.vocabulary) + "\n", encoding="utf-8")
+    keep = {"sequence_length": encoder.sequence_length, "lower_case": encoder.lower_case}
+    (directory / WORDPIECE_CONFIG).write_text(json.dumps(keep, indent=2) + "\n")
+
+
+def load_text_encoder(directory, sequence_length: int | None = None):
+    """The text encoder saved in ``directory``: WordPiece when a wordpiece.json is there, else
+    the TextVectorization layer. ``sequence_length`` overrides the saved one (fine-tuning)."""
+    import json
+    from pathlib import Path
+
+    from zoo.errors import ZooError
+
+    directory = Path(directory)
+    if not (directory / WORDPIECE_CONFIG).exists():
+        vec = load_vectorizer(directory)
+        if sequence_length and sequence_length != vec.get_config()["output_sequence_length"]:
+            cfg = vec.get_config()
+            vec = make_vectorizer(
+                cfg["max_tokens"],
+                sequence_length,
+                cfg["standardize"] or "none",
+                vec.get_vocabulary(include_special_tokens=False),
+            )
+        return vec
+    try:
+        cfg = json.loads((directory / WORDPIECE_CONFIG).read_text())
+        vocab = (directory / VOCAB_FILE).read_text(encoding="utf-8").split("\n")[:-1]
+    except (OSError, ValueError):
+        raise ZooError(
+            f"{directory} holds no readable WordPiece vocabulary; retrain the run"
+        ) from None
+    return WordPiece(vocab, sequence_length or cfg["sequence_length"], cfg["lower_case"])
+
+
+def has_text_encoder(directory) -> bool:
+    from pathlib import Path
+
+    return (Path(directory) / VOCAB_FILE).exists()

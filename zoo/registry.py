@@ -38,6 +38,8 @@ class ModelSpec:
     recipe: dict = field(default_factory=dict)  # TrainConfig defaults that suit this family
     default: bool = False  # the variant a bare family name resolves to
     pretrain: str | None = None  # the pretraining task it supports, e.g. "mlm"
+    tokenizer: str = "words"  # text: "words" (TextVectorization) or "wordpiece" (BERT)
+    pretrain_recipe: dict = field(default_factory=dict)  # TrainConfig defaults for pretraining
 
 
 def register_model(
@@ -48,6 +50,8 @@ def register_model(
     recipe: dict | None = None,
     default: bool = False,
     pretrain: str | None = None,
+    tokenizer: str = "words",
+    pretrain_recipe: dict | None = None,
 ) -> Callable:
     """Decorator registering a variant function that returns its architecture config."""
     if modality not in MODALITIES:
@@ -68,6 +72,8 @@ def register_model(
             recipe=dict(recipe or {}),
             default=default,
             pretrain=pretrain,
+            tokenizer=tokenizer,
+            pretrain_recipe=dict(pretrain_recipe or {}),
         )
         if default or family not in _FAMILY_DEFAULTS:
             _FAMILY_DEFAULTS[family] = name

@@ -114,8 +114,9 @@ def _alive(pid: Any) -> bool:
     return True
 
 
-def open_run(path: str | Path, need_model: bool = True) -> Run:
-    """An existing run directory, checked; a clear ZooError otherwise."""
+def open_run(path: str | Path, need_model: bool = True, classifier: bool = True) -> Run:
+    """An existing run directory, checked; a clear ZooError otherwise. With ``classifier``,
+    a pretraining run (which has no classifier to evaluate, export or serve) is refused."""
     p = Path(path)
     if not p.exists():
         raise ZooError(f"run directory {p} does not exist (`zoo runs` lists runs)")
@@ -127,6 +128,12 @@ def open_run(path: str | Path, need_model: bool = True) -> Run:
         raise ZooError(
             f"run {p} has no trained model yet (status: {status}); rerun its `zoo train` command "
             "with the same --run-name to resume it"
+        )
+    if classifier and run.record().get("task") == "mlm":
+        model = run.config().get("model", "MODEL")
+        raise ZooError(
+            f"run {p} is a masked-LM pretraining run with no classifier; fine-tune it first: "
+            f"zoo train {model} --dataset NAME --init-from {p}"
         )
     return run
 

@@ -66,42 +66,26 @@ def train(
 ) -> dict[str, Any]:
     """Train ``config.model`` on ``config.dataset``; returns the run summary (also metrics.json).
     With ``export_to``, the chief also exports the finished run there (SavedModel, verified)."""
-    import keras
-    import tensorflow as tf
-
-    from zoo import data, distribute, runs, training
-    from zoo.progress import RichProgress
+    from zoo import data, distribute, training
 
     console = default_console(console)
     started = time.time()
     spec = registry.get_spec(config.model)
 
-    # --- Reproducibility, strategy, precision, XLA ------------------------------------------
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    strategy = distribute.create_strategy(config.strategy, tpu)
-    distribute.set_precision(config.precision)
-    jit = distribute.resolve_xla(config.xla, strategy)
-    report = distribute.report(strategy, config.batch_size, config.precision, jit)
-
-    # --- Run directory: checked now, written once data and model are known to work -----------
-    root = Path(runs_dir) if runs_dir else runs.default_runs_dir()
-    name = run_name or runs.new_run_name(spec.name, config.dataset)
-    runs.check_run_name(name)
-    run = runs.Run(root / name)
-    if report.is_chief:
-        work, resuming = run.path, _check_existing_run(run, config)
-    else:  # other workers keep their state in a stable scratch directory, never in runs/
-        work = Path(distribute.worker_dir(name, strategy))
-        resuming = (work / "checkpoints" / "backup" / "training_metadata.json").exists()
-    for line in report.lines():
-        console.print(line)
+    strategy, jit, report = setup(config, tpu)
+    run, work, resuming = open_run(config, spec, run_name, runs_dir, report, strategy, console)
+    root = run.path.parent
 
     # --- Data and preprocessor ---------------------------------------------------------------
-    d = _training_data(
-        config, spec, download, console, vocab_dir=run.preprocessor_dir if resuming else None
-    )
+    source = None
+    if config.init_from:
+        from zoo import transfer
+
+        source = transfer.source_run(config.init_from, root)
+    vocab_dir = run.preprocessor_dir if resuming else None
+    if vocab_dir is None and source is not None and spec.modality == "text":
+        vocab_dir = source.preprocessor_dir  # fine-tuning keeps the pretrained vocabulary
+    d = _training_data(config, spec, download, console, vocab_dir=vocab_dir)
     info = d["info"]
     steps = data.steps_per_epoch(d["n_train"], config.batch_size)
     first_epoch = _resume_epoch(work) if resuming else 0
@@ -120,6 +104,11 @@ def train(
     # --- Model and optimizer, inside the strategy's scope --------------------------------------
     with strategy.scope():
         model = registry.create_model(spec.name, info, config.model_config)
+        if source is not None and not resuming:
+            from zoo import transfer
+
+            loaded = transfer.init_from(model, source, spec.family)
+            console.print(f"initialised {loaded} layers from {source.path}")
         training.compile_model(model, config, info.num_classes, steps, jit)
 
     if "MultiWorker" in report.strategy:
@@ -134,6 +123,57 @@ def train(
     )
 
     # --- Fit -------------------------------------------------------------------------------------
+    fit(model, train_ds, val_ds, config, steps, work, run, report.is_chief, console)
+
+    # --- Best weights -> model.keras; evaluate on the test split -------------------------------
+    summary = _finish(run, work, model, d, config, report.is_chief, started, console)
+    if export_to is not None and report.is_chief:
+        from zoo.api import export
+
+        summary["export"] = export(run.path, export_to, verify=True, console=console)
+    return summary
+
+
+def setup(config: TrainConfig, tpu: str | None):
+    """Seeds, op determinism, strategy, precision and XLA -> (strategy, jit_compile, report)."""
+    import keras
+    import tensorflow as tf
+
+    from zoo import distribute
+
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = distribute.create_strategy(config.strategy, tpu)
+    distribute.set_precision(config.precision)
+    jit = distribute.resolve_xla(config.xla, strategy)
+    return strategy, jit, distribute.report(strategy, config.batch_size, config.precision, jit)
+
+
+def open_run(config: TrainConfig, spec, run_name, runs_dir, report, strategy, console: Console):
+    """The run directory (checked, not yet written) -> (run, work dir, resuming). Workers other
+    than the chief keep their state in a stable scratch directory, never in runs/."""
+    from zoo import distribute, runs
+
+    root = Path(runs_dir) if runs_dir else runs.default_runs_dir()
+    name = run_name or runs.new_run_name(spec.name, config.dataset)
+    runs.check_run_name(name)
+    run = runs.Run(root / name)
+    if report.is_chief:
+        work, resuming = run.path, _check_existing_run(run, config)
+    else:
+        work = Path(distribute.worker_dir(name, strategy))
+        resuming = (work / "checkpoints" / "backup" / "training_metadata.json").exists()
+    for line in report.lines():
+        console.print(line)
+    return run, work, resuming
+
+
+def fit(model, train_ds, val_ds, config: TrainConfig, steps: int, work: Path, run, chief, console):
+    """``model.fit`` with the zoo's callbacks; the run record says how it ended."""
+    from zoo import training
+    from zoo.progress import RichProgress
+
     cbs = training.callbacks(work, config, [RichProgress(console, config.epochs, steps)])
     try:
         history = model.fit(
@@ -145,25 +185,17 @@ def train(
             verbose=0,
         )
     except BaseException:
-        if report.is_chief:
+        if chief:
             run.update_record(status="interrupted" if _interrupted() else "failed")
         raise
     losses = history.history.get("loss", [])
     if losses and not all(map(_finite, losses)):
-        if report.is_chief:
+        if chief:
             run.update_record(status="failed")
         raise ZooError(
             f"training diverged (loss became NaN/inf in run {run.name}); lower "
             "--learning-rate or use --precision float32"
         )
-
-    # --- Best weights -> model.keras; evaluate on the test split -------------------------------
-    summary = _finish(run, work, model, d, config, report.is_chief, started, console)
-    if export_to is not None and report.is_chief:
-        from zoo.api import export
-
-        summary["export"] = export(run.path, export_to, verify=True, console=console)
-    return summary
 
 
 def _patch_multi_worker_build(model, strategy, ds) -> None:
@@ -222,6 +254,8 @@ def _training_data(
     builder = data.get_builder(config.dataset, config.data_dir)
     data.ensure_prepared(builder, download)
     info = inspect(data.get_builder(config.dataset, config.data_dir))
+    if config.train_split:
+        info = dataclasses.replace(info, train_split=config.train_split)
     for note in info.notes:
         console.print(f"note: {note}")
     split = functools.partial(data.load_split, builder, info, smoke=config.smoke, seed=config.seed)
@@ -230,16 +264,7 @@ def _training_data(
     test_raw = split(info.test_split, role="test")
     vectorizer, pipe = None, {"preprocess": preprocess.prepare_images}
     if info.modality == "text":
-        if vocab_dir is not None and (vocab_dir / preprocess.VOCAB_FILE).exists():
-            vectorizer = preprocess.load_vectorizer(vocab_dir)
-        else:
-            console.print("fitting the vocabulary on the training split...")
-            vectorizer = preprocess.fit_vectorizer(
-                train_raw.map(lambda x, y: x),
-                config.max_tokens,
-                config.sequence_length,
-                config.standardize,
-            )
+        vectorizer = text_encoder(config, spec, train_raw.map(lambda x, y: x), vocab_dir, console)
         info = dataclasses.replace(info, vocab_size=int(vectorizer.vocabulary_size()))
         pipe = {"encode": vectorizer}
     n_train = data.count(train_raw)
@@ -260,6 +285,29 @@ def _training_data(
     }
 
 
+def text_encoder(config: TrainConfig, spec, texts, vocab_dir: Path | None, console: Console):
+    """The saved vocabulary in ``vocab_dir`` (resume, fine-tune), else one learned from
+    ``texts`` (the training split only): WordPiece for BERT-style models, words otherwise."""
+    from zoo import preprocess
+
+    if vocab_dir is not None and preprocess.has_text_encoder(vocab_dir):
+        encoder = preprocess.load_text_encoder(vocab_dir, config.sequence_length)
+        if (spec.tokenizer == "wordpiece") != isinstance(encoder, preprocess.WordPiece):
+            raise ZooError(
+                f"{vocab_dir.parent} tokenizes text differently from {spec.name} (WordPiece vs "
+                "words); initialise from a run of the same family"
+            )
+        return encoder
+    console.print("learning the vocabulary from the training split...")
+    if spec.tokenizer == "wordpiece":
+        return preprocess.learn_wordpiece(
+            texts, config.max_tokens, config.sequence_length, config.standardize != "none"
+        )
+    return preprocess.fit_vectorizer(
+        texts, config.max_tokens, config.sequence_length, config.standardize
+    )
+
+
 def _write_run(
     run, config: TrainConfig, info, vectorizer, report, resuming: bool, n_train: int
 ) -> None:
@@ -272,7 +320,7 @@ def _write_run(
         runs.write_json(run.file(runs.CONFIG), cfg_lib.to_dict(config))
         runs.write_json(run.file(runs.DATASET), info.to_json())
         if vectorizer is not None:
-            preprocess.save_vectorizer(vectorizer, run.preprocessor_dir)
+            preprocess.save_text_encoder(vectorizer, run.preprocessor_dir)
     runs.write_json(run.file("distribute.json"), report.to_json())
     run.update_record(
         status="running",

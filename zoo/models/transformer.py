@@ -21,16 +21,16 @@ from zoo.registry import register_model
 class PositionEmbedding(layers.Layer):
     """Adds a learned embedding per position to a (batch, length, dim) sequence."""
 
-    def __init__(self, max_length: int, initializer: str = "glorot_uniform", **kwargs):
+    def __init__(self, max_length: int, initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         self.max_length = max_length
-        self.initializer = initializer
+        self.initializer = keras.initializers.get(initializer)
 
     def build(self, input_shape):
         self.position_embedding = self.add_weight(
             name="position_embedding",
             shape=(self.max_length, input_shape[-1]),
-            initializer=keras.initializers.get(self.initializer),
+            initializer=self.initializer,
         )
 
     def call(self, x):
@@ -41,7 +41,7 @@ class PositionEmbedding(layers.Layer):
         return {
             **super().get_config(),
             "max_length": self.max_length,
-            "initializer": self.initializer,
+            "initializer": keras.initializers.serialize(self.initializer),
         }
 
 
