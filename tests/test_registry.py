@@ -14,6 +14,9 @@ from zoo.errors import ZooError
 from zoo.export import ServingModule
 
 ALL = [s.name for s in registry.list_models()]
+# The largest variants keep their width but lose depth here, to stay fast (their full sizes are
+# checked in test_published_sizes).
+REDUCED = {"bert_base": {"num_layers": 1}, "vit_small": {"num_layers": 2}, "vit_base": {"num_layers": 1}}
 
 
 def tf1_serve(path, signature: str, value) -> dict:
@@ -43,7 +46,7 @@ def tiny_input(info: DatasetInfo, batch: int = 2):
 def test_variant_builds_runs_and_round_trips(name, tmp_path):
     spec = registry.get_spec(name)
     info = tiny_info(spec.modality)
-    model = registry.create_model(name, info)
+    model = registry.create_model(name, info, REDUCED.get(name))
     x = tiny_input(info)
     logits = model(x, training=False).numpy()
     assert logits.shape == (2, 3)
@@ -61,9 +64,13 @@ def test_variant_builds_runs_and_round_trips(name, tmp_path):
 def test_variant_exports_and_reloads(name, tmp_path):
     spec = registry.get_spec(name)
     info = tiny_info(spec.modality)
-    model = registry.create_model(name, info)
+    model = registry.create_model(name, info, REDUCED.get(name))
     vec = None
-    if spec.modality == "text":
+    if spec.tokenizer == "wordpiece":
+        from zoo.preprocess import SPECIAL_TOKENS, WordPiece
+
+        vec = WordPiece([*SPECIAL_TOKENS, *(f"w{i}" for i in range(40))], 12)
+    elif spec.modality == "text":
         from zoo.preprocess import make_vectorizer
 
         vec = make_vectorizer(50, 12, "lower", [f"w{i}" for i in range(40)])
@@ -115,6 +122,27 @@ def test_published_sizes():
     assert cnn.count_params() == 122_570  # the TensorFlow tutorial's number
     r20 = registry.create_model("resnet20", reference_info("image"))
     assert 0.26e6 < r20.count_params() < 0.28e6  # He et al. 2016: 0.27M
+    bert = dataclasses.replace(reference_info("text"), vocab_size=30522)
+    bert_base = registry.create_model("bert_base", bert).count_params()
+    assert abs(bert_base / 110e6 - 1) < 0.02, bert_base  # Devlin et al. 2018: 110M
+    imagenet = dataclasses.replace(
+        reference_info("image"),
+        input_shape=(224, 224, 3),
+        num_classes=1000,
+        label_names=tuple(map(str, range(1000))),
+    )
+    vit_base = registry.create_model("vit_base", imagenet).count_params()
+    assert abs(vit_base / 86e6 - 1) < 0.02, vit_base  # Dosovitskiy et al. 2020: 86M
+
+
+def test_vit_patch_size_follows_the_image_size():
+    from zoo.models.vit import auto_patch_size
+
+    assert auto_patch_size(224) == 16 and auto_patch_size(384) == 16
+    assert auto_patch_size(32) == 4 and auto_patch_size(64) == 8
+    assert auto_patch_size(28) in (4, 7)
+    with pytest.raises(ZooError, match="larger than"):
+        registry.create_model("vit_tiny", tiny_info("image"), {"patch_size": 64})
 
 
 def test_architecture_overrides_are_strict():
@@ -145,10 +173,16 @@ def test_zero_pad_shortcut_round_trip():
 
 
 def _custom_layers():
+    from zoo.models.bert import Bias, GatherPositions, SegmentIds, TiedEmbedding
     from zoo.models.layers import ZeroPadShortcut
     from zoo.models.transformer import PaddingMask, PositionEmbedding, TransformerBlock
+    from zoo.models.vit import ClassToken
 
     return [
+        (SegmentIds(), np.array([[2, 7, 3, 8, 9, 3, 0]], "int32")),
+        (TiedEmbedding(20, 4), np.array([[1, 2, 3]], "int32")),
+        (Bias(), np.ones((2, 3), "float32")),
+        (ClassToken(), np.ones((2, 5, 8), "float32")),
         (ZeroPadShortcut(8, 2), np.ones((1, 4, 4, 4), "float32")),
         (PositionEmbedding(6), np.ones((2, 5, 8), "float32")),
         (
@@ -169,6 +203,22 @@ def test_custom_layer_config_round_trip(layer, x):
     if layer.weights:
         again.set_weights(layer.get_weights())
         np.testing.assert_allclose(keras.ops.convert_to_numpy(again(x)), y, atol=1e-6)
+
+
+def test_bert_segment_ids_and_masked_lm_head():
+    from zoo.models.bert import SegmentIds, build_bert_pretrainer
+
+    segments = SegmentIds()(np.array([[2, 7, 3, 8, 9, 3, 0, 0]], "int32"))
+    assert keras.ops.convert_to_numpy(segments).tolist() == [[0, 0, 0, 1, 1, 1, 1, 1]]
+    info = tiny_info("text")
+    model = build_bert_pretrainer(info, registry.model_config("bert_tiny"), 3)
+    positions = np.array([[1, 4, 0], [2, 2, 5]], "int32")
+    logits = model({"tokens": tiny_input(info), "positions": positions})
+    assert tuple(logits.shape) == (2, 3, info.vocab_size)
+    assert logits.dtype == "float32"
+    # The output layer is the token embedding itself (tied), not a separate matrix.
+    vocab_sized = [w.path for w in model.weights if info.vocab_size in w.shape]
+    assert len(vocab_sized) == 2, vocab_sized  # the token embedding and the output bias
 
 
 def test_padding_mask_keeps_first_position():

@@ -175,7 +175,7 @@ def build_bert_pretrainer(info, config: BertConfig, max_predictions: int) -> ker
 
 RECIPE = dict(
     optimizer="adamw",
-    learning_rate=1e-4,
+    learning_rate=5e-4,
     weight_decay=0.01,
     schedule="cosine",
     warmup_epochs=0.1,
