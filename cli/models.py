@@ -88,7 +88,11 @@ def info(name, image_size, num_classes, vocab_size, as_json):
     out.print("architecture config (change with --set model.KEY=VALUE):")
     for k, v in data["config"].items():
         out.print(f"  {k} = {v}")
-    out.print("default training recipe:")
-    for k, v in data["recipe"].items():
-        if k not in ("model", "dataset", "model_config"):
-            out.print(f"  {k} = {v}")
+    recipes = [("default training recipe", data["recipe"])]
+    if "pretrain_recipe" in data:
+        recipes.append(("masked-LM pretraining recipe (zoo pretrain)", data["pretrain_recipe"]))
+    for title, recipe in recipes:
+        out.print(f"{title}:")
+        for k, v in recipe.items():
+            if k not in ("model", "dataset", "model_config"):
+                out.print(f"  {k} = {v}")

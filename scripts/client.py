@@ -33,6 +33,11 @@ def via_rest(url: str, blobs: list[bytes]) -> list[dict]:
 def via_savedmodel(export_dir: str, blobs: list[bytes], text: bool = False) -> list[dict]:
     import tensorflow as tf
 
+    try:
+        import tensorflow_text  # noqa: F401  (BERT exports tokenize with its ops)
+    except ImportError:
+        pass
+
     serve = tf.saved_model.load(export_dir).signatures["serving_default"]
     out = serve(text=tf.constant(blobs)) if text else serve(image_bytes=tf.constant(blobs))
     return [

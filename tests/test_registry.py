@@ -16,7 +16,11 @@ from zoo.export import ServingModule
 ALL = [s.name for s in registry.list_models()]
 # The largest variants keep their width but lose depth here, to stay fast (their full sizes are
 # checked in test_published_sizes).
-REDUCED = {"bert_base": {"num_layers": 1}, "vit_small": {"num_layers": 2}, "vit_base": {"num_layers": 1}}
+REDUCED = {
+    "bert_base": {"num_layers": 1},
+    "vit_small": {"num_layers": 2},
+    "vit_base": {"num_layers": 1},
+}
 
 
 def tf1_serve(path, signature: str, value) -> dict:
@@ -173,7 +177,7 @@ def test_zero_pad_shortcut_round_trip():
 
 
 def _custom_layers():
-    from zoo.models.bert import Bias, GatherPositions, SegmentIds, TiedEmbedding
+    from zoo.models.bert import Bias, SegmentIds, TiedEmbedding
     from zoo.models.layers import ZeroPadShortcut
     from zoo.models.transformer import PaddingMask, PositionEmbedding, TransformerBlock
     from zoo.models.vit import ClassToken

@@ -21,7 +21,6 @@ from zoo.config import TrainConfig
 from zoo.errors import ZooError
 from zoo.trainer import default_console, train, write_plots  # noqa: F401  (train is public)
 
-
 # ---------------------------------------------------------------------------------------------
 # Models
 # ---------------------------------------------------------------------------------------------
@@ -88,6 +87,11 @@ def model_info(
             "model": spec.name,
             "dataset": None,
         },
+        **(
+            {"pretrain_recipe": {**cfg_lib.to_dict(TrainConfig()), **spec.pretrain_recipe}}
+            if spec.pretrain
+            else {}
+        ),
     }
 
 
