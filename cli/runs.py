@@ -63,7 +63,7 @@ def runs(ctx, sort, runs_dir, pattern, as_json):
     for r in rows:
         table.add_row(
             r["name"],
-            _fmt(r["model"]),
+            _fmt(r["model"]) + (" (mlm)" if r.get("task") == "mlm" else ""),
             _fmt(r["dataset"]),
             f"{r['epochs_done']}/{_fmt(r['epochs'])}",
             _fmt(r["best_val_accuracy"]),

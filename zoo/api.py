@@ -494,12 +494,13 @@ def run_row(run) -> dict[str, Any]:
     return {
         "name": run.name,
         "path": str(run.path),
+        "task": record.get("task", "classify"),
         "model": config.get("model"),
         "dataset": config.get("dataset"),
         "status": run.status(),
         "epochs_done": done,
         "epochs": config.get("epochs"),
-        "best_val_accuracy": best if best > float("-inf") else None,
+        "best_val_accuracy": best if best > float("-inf") else None,  # masked-token for mlm
         "test_accuracy": metrics.get("test_accuracy"),
         "started": record.get("started"),
         "wall_time_s": metrics.get("wall_time_s"),
