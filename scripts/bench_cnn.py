@@ -36,6 +36,11 @@ def main() -> None:
         default=None,
         help="zoo side only (default: the zoo's own default)",
     )
+    p.add_argument(
+        "--precision",
+        default="float32",
+        help="zoo side only, e.g. mixed_bfloat16 (the seed and hand-tuned loops stay float32)",
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     n, bs = args.examples, args.batch_size
@@ -104,6 +109,9 @@ def main() -> None:
         examples=n,
         epochs=(0, 1),
     )
+    from zoo import distribute
+
+    distribute.set_precision(args.precision)  # the global policy applies to models built next
     zoo_model = model(config=zoo_cfg)
 
     def zoo_epoch():
@@ -116,6 +124,7 @@ def main() -> None:
     rate = result["examples_per_s"]
     result.update(
         batch_size=bs,
+        zoo_precision=args.precision,
         zoo_vs_seed=rate["zoo"] / rate["seed"],
         zoo_vs_handtuned=rate["zoo"] / rate["handtuned"],
         tensorflow=tf.__version__,
