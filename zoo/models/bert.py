@@ -20,9 +20,8 @@ from keras import layers, ops
 
 from zoo.models.layers import classifier_head
 from zoo.models.transformer import PaddingMask, PositionEmbedding, encoder
+from zoo.preprocess import SEP_ID
 from zoo.registry import register_model
-
-SEP_ID = 3  # zoo.preprocess.SEP_ID (not imported: TensorFlow-free module load)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -107,10 +106,6 @@ def _encode(tokens, vocab_size: int, config: BertConfig):
     """Shared encoder layers: tokens -> (sequence output, padding mask, token embedding layer)."""
     from zoo.errors import ZooError
 
-    if config.hidden_size % config.num_heads:
-        raise ZooError(
-            f"hidden_size {config.hidden_size} must be a multiple of num_heads {config.num_heads}"
-        )
     length = tokens.shape[1]
     if length is not None and length > config.max_positions:
         raise ZooError(

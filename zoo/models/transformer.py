@@ -154,6 +154,14 @@ def encoder(
     prefix: str = "block",
 ):
     """A stack of ``TransformerBlock``s; drop_path grows linearly to its maximum (DeiT)."""
+    from zoo.errors import ZooError
+
+    width = x.shape[-1]
+    if width % num_heads:
+        raise ZooError(
+            f"the model width {width} (embedding_dim / hidden_size) must be a multiple of "
+            f"num_heads {num_heads}"
+        )
     for i in range(num_layers):
         rate = drop_path * i / max(1, num_layers - 1)
         x = TransformerBlock(
@@ -181,13 +189,6 @@ class TransformerConfig:
 
 
 def build_transformer(info, config: TransformerConfig) -> keras.Model:
-    from zoo.errors import ZooError
-
-    if config.embedding_dim % config.num_heads:
-        raise ZooError(
-            f"embedding_dim {config.embedding_dim} must be a multiple of num_heads "
-            f"{config.num_heads}"
-        )
     tokens = keras.Input(info.input_shape, dtype="int32", name="tokens")
     mask = PaddingMask(name="padding_mask")(tokens)
     x = layers.Embedding(info.vocab_size, config.embedding_dim, name="token_embedding")(tokens)

@@ -82,12 +82,6 @@ def patch_size_for(config: ViTConfig, image_size: int) -> int:
 
 
 def build_vit(info, config: ViTConfig) -> keras.Model:
-    from zoo.errors import ZooError
-
-    if config.hidden_size % config.num_heads:
-        raise ZooError(
-            f"hidden_size {config.hidden_size} must be a multiple of num_heads {config.num_heads}"
-        )
     h, w, _ = info.input_shape
     patch = patch_size_for(config, min(h, w))
     grid = (h // patch) * (w // patch)
