@@ -74,6 +74,13 @@ run_options = _compose(
         default=None,
         help="Tiny splits and 1 epoch: checks the whole path in seconds.",
     ),
+    click.option(
+        "--init-from",
+        default=None,
+        metavar="RUN",
+        help="Start from the matching layers of RUN (a run name or directory, e.g. a `zoo "
+        "pretrain` run); a classifier head starts fresh. Text keeps RUN's vocabulary.",
+    ),
     click.option("--strategy", default=None, help=_choices(STRATEGIES)),
     click.option("--tpu", default=None, envvar="TPU_NAME", help="TPU address for --strategy tpu."),
     click.option("--precision", default=None, help=_choices(PRECISIONS)),
@@ -136,13 +143,6 @@ def resolve(model, dataset, config_file, sets, flags, pretraining=False):
     help="Held out of train when the dataset has no validation split (default 0.1).",
 )
 @click.option("--early-stopping", type=int, default=None, help="Patience in epochs; 0 is off.")
-@click.option(
-    "--init-from",
-    default=None,
-    metavar="RUN",
-    help="Start from the matching layers of RUN (a run name or directory, e.g. a `zoo "
-    "pretrain` run); the classifier starts fresh. Text keeps RUN's vocabulary.",
-)
 @click.option(
     "--export",
     "export_to",

@@ -142,6 +142,18 @@ def test_init_from_copies_the_encoder_weights(mock_tfds, workdir):
             np.testing.assert_allclose(a, b, atol=1e-6)
     assert "pooler" not in [layer.name for layer in pre.layers]
 
+    # A second pretraining phase at a longer sequence length continues from the first one:
+    # same vocabulary, every layer (masked-LM head included) starts from the first run.
+    zoo("pretrain", "bert_tiny", "-d", "imdb_reviews", "--smoke", "--run-name", "mlm2",
+        "--data-dir", "tfds", "--sequence-length", "32", "--max-tokens", "200",
+        "--init-from", "mlm", "--lr", "1e-12", "--set", "weight_decay=0")  # fmt: skip
+    vocab = "preprocessor/vocabulary.txt"
+    assert Path("runs/mlm2", vocab).read_text() == Path("runs/mlm", vocab).read_text()
+    second = keras.saving.load_model("runs/mlm2/model.keras", compile=False)
+    for name in ("token_embedding", "position_embedding", "block_1", "mlm_transform", "mlm_bias"):
+        for a, b in zip(pre.get_layer(name).get_weights(), second.get_layer(name).get_weights()):
+            np.testing.assert_allclose(a, b, atol=1e-6)
+
 
 def test_init_from_image_runs_across_datasets(mock_tfds, workdir):
     train = lambda ds, name, *extra: zoo(*smoke_args("cnn", ds, name, *extra), ok=False)
