@@ -19,7 +19,7 @@ from cli._common import ZooCommand, console, data_dir_option, emit_json, json_op
 @click.option("--steps", type=int, default=50, show_default=True, help="Timed steps.")
 @click.option("--warmup", type=int, default=5, show_default=True, help="Untimed first steps.")
 @click.option("--image-size", type=int, default=None)
-@click.option("--precision", default="float32", show_default=True)
+@click.option("--precision", default="auto", show_default=True)
 @click.option("--xla", default="auto", show_default=True)
 @click.option("--strategy", default="auto", show_default=True)
 @data_dir_option

@@ -37,6 +37,8 @@ def test_mirrored_matches_one_device(mock_tfds, workdir):
         "--data-dir",
         "tfds",
         "--deterministic",
+        "--precision",
+        "float32",  # bfloat16 rounding depends on the reduction order across replicas
     )
     one = zoo_json(*common, "--strategy", "one_device", "--run-name", "one")
     two = zoo_json(*common, "--strategy", "mirrored", "--run-name", "two")
@@ -200,3 +202,48 @@ def test_mixed_precision_smoke(mock_tfds, workdir):
     assert np.isfinite(out["test_loss"])
     report = json.loads((Path(out["run_dir"]) / "distribute.json").read_text())
     assert report["precision"] == "mixed_bfloat16" and report["xla"] is False
+
+    # Exports compute in float32 whatever the training precision: the SavedModel matches the
+    # run (--verify) and TFLite, which has no bfloat16 kernels, converts.
+    exported = zoo_json("export", out["run_dir"], "--verify")
+    assert exported["verify"]["serving_default"]["ok"]
+    lite = zoo_json(
+        "export", out["run_dir"], "--format", "tflite", "--quantize", "none", "--eval-examples", "8"
+    )
+    assert lite["tflite_bytes"] > 0
+
+
+class _FakeTPUStrategy:  # resolve_precision only looks at the strategy's type name
+    pass
+
+
+@pytest.mark.parametrize(
+    "amx,gpu,strategy,modality,expected",
+    [
+        (True, None, None, "image", "mixed_bfloat16"),  # AMX-BF16 CPU: image models in bf16
+        (True, None, None, "text", "float32"),  # ... text models gain nothing there
+        (False, None, None, "image", "float32"),  # older CPUs
+        (False, (9, 0), None, "text", "mixed_bfloat16"),  # H100
+        (False, (7, 0), None, "image", "mixed_float16"),  # V100
+        (False, (6, 1), None, "image", "float32"),  # Pascal
+        (False, None, _FakeTPUStrategy(), "text", "mixed_bfloat16"),
+    ],
+)
+def test_auto_precision_follows_the_hardware(amx, gpu, strategy, modality, expected, monkeypatch):
+    from zoo import distribute
+
+    monkeypatch.setattr(distribute, "cpu_has_amx_bf16", lambda: amx)
+    monkeypatch.setattr(distribute, "_gpu_capability", lambda: gpu)
+    monkeypatch.setattr(distribute, "_devices", lambda kind: ["/gpu:0"] if gpu else ["/cpu:0"])
+    assert distribute.resolve_precision("auto", strategy, modality) == expected
+    assert distribute.resolve_precision("float32", strategy, modality) == "float32"
+
+
+@pytest.mark.parametrize("amx,expected", [(True, "mixed_bfloat16"), (False, "float32")])
+def test_auto_precision_is_reported_per_run(amx, expected, mock_tfds, workdir, monkeypatch):
+    from zoo import distribute
+
+    monkeypatch.setattr(distribute, "cpu_has_amx_bf16", lambda: amx)
+    zoo_json("train", "cnn", "-d", "mnist", "--smoke", "--data-dir", "tfds", "--run-name", "r")
+    assert json.loads(Path("runs/r/config.json").read_text())["precision"] == "auto"
+    assert json.loads(Path("runs/r/distribute.json").read_text())["precision"] == expected

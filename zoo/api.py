@@ -402,7 +402,7 @@ def export_tflite(
     builder = data.get_builder(info.name, run.config().get("data_dir"))
     if not data.is_available(builder):
         raise ZooError(f"the TFLite check needs {info.name}'s splits, which are not prepared here")
-    model = export_lib.load_keras_model(run)
+    model = export_lib.as_float32(export_lib.load_keras_model(run))
     vectorizer = load_text_encoder(run.preprocessor_dir) if info.modality == "text" else None
     prep = tflite.preprocess_fn(info, vectorizer)
 

@@ -63,7 +63,7 @@ def run(
     warmup: int = 5,
     data_dir: str | None = None,
     image_size: int | None = None,
-    precision: str = "float32",
+    precision: str = "auto",
     xla: str = "auto",
     strategy_name: str = "auto",
 ) -> dict[str, Any]:
@@ -93,6 +93,7 @@ def run(
         },
     )
     strategy = distribute.create_strategy(config.strategy)
+    precision = distribute.resolve_precision(precision, strategy, spec.modality)
     distribute.set_precision(precision)
     jit = distribute.resolve_xla(xla, strategy)
     report = distribute.report(strategy, batch, precision, jit)

@@ -21,7 +21,7 @@ OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "cosine")
 AUGMENTATIONS = ("none", "flip", "crop", "flip_crop")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 XLA_MODES = ("auto", "on", "off")
 STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none")
 
@@ -53,7 +53,7 @@ class TrainConfig:
     early_stopping: int = 0  # patience in epochs on validation loss; 0 turns it off
     smoke: bool = False  # tiny splits and 1 epoch: checks the whole path in seconds
     strategy: str = "auto"  # one of STRATEGIES
-    precision: str = "float32"  # one of PRECISIONS
+    precision: str = "auto"  # one of PRECISIONS; auto: what the hardware runs natively
     xla: str = "auto"  # auto (off on CPU, on for GPU/TPU without a strategy) | on | off
     steps_per_execution: int = 1  # training steps per tf.function call (TPUs, tiny models)
     train_split: str | None = None  # TFDS split to train on instead of the dataset's own

@@ -206,11 +206,40 @@ def load_keras_model(run):
         ) from None
 
 
+MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
+
+
+def as_float32(model):
+    """``model`` computing in float32: exports run on any CPU or GPU (bfloat16 is slow without
+    hardware support) and convert to TFLite, which has no bfloat16 kernels. Mixed-precision
+    training keeps its variables in float32, so the weights carry over exactly."""
+    import keras
+
+    def fix(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy" and (
+                node.get("config", {}).get("name") in MIXED_POLICIES
+            ):
+                return {**node, "config": {**node["config"], "name": "float32"}}
+            return {k: fix(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [fix(v) for v in node]
+        return node
+
+    config = keras.saving.serialize_keras_object(model)
+    fixed = fix(config)
+    if fixed == config:
+        return model
+    clone = keras.saving.deserialize_keras_object(fixed)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
 def serving_module_for_run(run, asset_dir: Path) -> ServingModule:
     from zoo.preprocess import load_text_encoder
 
     info = module_info(run)
-    model = load_keras_model(run)
+    model = as_float32(load_keras_model(run))
     vectorizer = load_text_encoder(run.preprocessor_dir) if info.modality == "text" else None
     return ServingModule(model, info, asset_dir, run_meta(run), vectorizer)
 

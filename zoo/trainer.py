@@ -145,9 +145,11 @@ def setup(config: TrainConfig, tpu: str | None):
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     strategy = distribute.create_strategy(config.strategy, tpu)
-    distribute.set_precision(config.precision)
+    modality = registry.get_spec(config.model).modality
+    precision = distribute.resolve_precision(config.precision, strategy, modality)
+    distribute.set_precision(precision)
     jit = distribute.resolve_xla(config.xla, strategy)
-    return strategy, jit, distribute.report(strategy, config.batch_size, config.precision, jit)
+    return strategy, jit, distribute.report(strategy, config.batch_size, precision, jit)
 
 
 def open_run(config: TrainConfig, spec, run_name, runs_dir, report, strategy, console: Console):
