@@ -106,6 +106,7 @@ def test_doctor_reports_without_network(tmp_path, monkeypatch):
     assert {"python", "tensorflow", "keras", "tensorflow_datasets", "devices", "data_dir"} <= set(
         checks
     )
+    assert set(checks["precision_auto"]["value"]) == {"image", "text"}
     assert report["ok"] is True
     assert "ready" in zoo("doctor", "--data-dir", str(tmp_path)).output
 

@@ -597,6 +597,11 @@ def doctor(data_dir: str | None = None) -> dict[str, Any]:
         True,
         note="" if gpus or tpus else "no GPU/TPU visible: training runs on the CPU",
     )
+    from zoo import distribute
+
+    default = tf.distribute.get_strategy()
+    auto = {m: distribute.resolve_precision("auto", default, m) for m in ("image", "text")}
+    check("precision_auto", auto, True, note="what --precision auto picks on this machine")
     root = Path(
         data_dir or os.environ.get("TFDS_DATA_DIR") or Path.home() / "tensorflow_datasets"
     ).expanduser()
