@@ -230,7 +230,12 @@ def as_float32(model):
     fixed = fix(config)
     if fixed == config:
         return model
-    clone = keras.saving.deserialize_keras_object(fixed)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")  # for sublayers made at build time
+    try:
+        clone = keras.saving.deserialize_keras_object(fixed)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
     clone.set_weights(model.get_weights())
     return clone
 

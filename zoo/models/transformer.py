@@ -105,8 +105,10 @@ class TransformerBlock(layers.Layer):
         self.fc2 = layers.Dense(dim, dtype=self.dtype_policy, name="mlp_out")
         self.fc1.build(input_shape)
         self.fc2.build((*input_shape[:-1], self.mlp_dim))
-        self.drop = layers.Dropout(self.dropout)
-        self.path_drop = layers.Dropout(self.drop_path, noise_shape=(None, 1, 1))
+        self.drop = layers.Dropout(self.dropout, dtype=self.dtype_policy)
+        self.path_drop = layers.Dropout(
+            self.drop_path, noise_shape=(None, 1, 1), dtype=self.dtype_policy
+        )
 
     def _residual(self, x, fn, norm, training):
         if self.norm_first:
