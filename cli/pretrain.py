@@ -36,6 +36,8 @@ def pretrain(
     Examples:
       zoo pretrain bert_tiny --dataset imdb_reviews --split unsupervised
       zoo pretrain bert_mini -d imdb_reviews --split 'unsupervised[:20%]' --epochs 1
+      zoo pretrain bert_tiny -d imdb_reviews --split unsupervised \\
+          --init-from bert_tiny-mlm --sequence-length 320 --epochs 1   # 2nd phase
       zoo pretrain bert_tiny -d imdb_reviews --smoke
     """
     from zoo import pretraining

@@ -83,7 +83,12 @@ run_options = _compose(
     ),
     click.option("--strategy", default=None, help=_choices(STRATEGIES)),
     click.option("--tpu", default=None, envvar="TPU_NAME", help="TPU address for --strategy tpu."),
-    click.option("--precision", default=None, help=_choices(PRECISIONS)),
+    click.option(
+        "--precision",
+        default=None,
+        help=f"{_choices(PRECISIONS)} (auto: mixed where the hardware runs it natively; "
+        "`zoo doctor` shows the pick).",
+    ),
     click.option("--xla", default=None, help=f"{_choices(XLA_MODES)} (auto: on for one GPU)."),
     click.option("--steps-per-execution", type=int, default=None),
     click.option(
