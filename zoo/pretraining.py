@@ -116,14 +116,8 @@ def pretrain(
     if n - held < 1 or held < 1:
         raise ZooError(f"split {split} of {info.name} has {n} texts; pretraining needs more")
     train_texts, val_texts = texts.take(n - held), texts.skip(n - held)
-    source = None
-    if config.init_from:  # BERT's second phase: continue at a longer sequence length
-        from zoo import transfer
-
-        source = transfer.source_run(config.init_from, run.path.parent)
-    vocab_dir = run.preprocessor_dir if resuming else None
-    if vocab_dir is None and source is not None:
-        vocab_dir = source.preprocessor_dir  # keep the source run's vocabulary
+    # --init-from: BERT's second phase, continuing a run at a longer sequence length
+    source, vocab_dir = trainer.init_source(config, spec, run, resuming)
     encoder = trainer.text_encoder(config, spec, train_texts, vocab_dir, console)
     info = dataclasses.replace(info, vocab_size=encoder.vocabulary_size(), train_split=split)
     k = max_predictions(config.sequence_length)
@@ -175,11 +169,8 @@ def pretrain(
             jit_compile=jit,
             steps_per_execution=config.steps_per_execution,
         )
-        if source is not None and not resuming:
-            from zoo import transfer
-
-            loaded = transfer.init_from(model, source, spec.family)
-            console.print(f"initialised {loaded} layers from {source.path}")
+        if not resuming:
+            trainer.warm_start(model, source, spec, console)
     if report.is_chief:
         trainer._write_run(run, config, info, encoder, report, resuming, n - held)
         run.update_record(task=TASK)

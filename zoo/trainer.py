@@ -74,17 +74,9 @@ def train(
 
     strategy, jit, report = setup(config, tpu)
     run, work, resuming = open_run(config, spec, run_name, runs_dir, report, strategy, console)
-    root = run.path.parent
 
     # --- Data and preprocessor ---------------------------------------------------------------
-    source = None
-    if config.init_from:
-        from zoo import transfer
-
-        source = transfer.source_run(config.init_from, root)
-    vocab_dir = run.preprocessor_dir if resuming else None
-    if vocab_dir is None and source is not None and spec.modality == "text":
-        vocab_dir = source.preprocessor_dir  # fine-tuning keeps the pretrained vocabulary
+    source, vocab_dir = init_source(config, spec, run, resuming)
     d = _training_data(config, spec, download, console, vocab_dir=vocab_dir)
     info = d["info"]
     steps = data.steps_per_epoch(d["n_train"], config.batch_size)
@@ -104,11 +96,8 @@ def train(
     # --- Model and optimizer, inside the strategy's scope --------------------------------------
     with strategy.scope():
         model = registry.create_model(spec.name, info, config.model_config)
-        if source is not None and not resuming:
-            from zoo import transfer
-
-            loaded = transfer.init_from(model, source, spec.family)
-            console.print(f"initialised {loaded} layers from {source.path}")
+        if not resuming:
+            warm_start(model, source, spec, console)
         training.compile_model(model, config, info.num_classes, steps, jit)
 
     if "MultiWorker" in report.strategy:
@@ -150,6 +139,30 @@ def setup(config: TrainConfig, tpu: str | None):
     distribute.set_precision(precision)
     jit = distribute.resolve_xla(config.xla, strategy)
     return strategy, jit, distribute.report(strategy, config.batch_size, precision, jit)
+
+
+def init_source(config: TrainConfig, spec, run, resuming: bool):
+    """``--init-from``: -> (the source run or None, the vocabulary directory to reuse or None).
+    A resumed run keeps its own vocabulary; text started from a source keeps the source's."""
+    source = None
+    if config.init_from:
+        from zoo import transfer
+
+        source = transfer.source_run(config.init_from, run.path.parent)
+    vocab_dir = run.preprocessor_dir if resuming else None
+    if vocab_dir is None and source is not None and spec.modality == "text":
+        vocab_dir = source.preprocessor_dir
+    return source, vocab_dir
+
+
+def warm_start(model, source, spec, console: Console) -> None:
+    """Copy the matching layers of ``source`` (if any) into a freshly built ``model``."""
+    if source is None:
+        return
+    from zoo import transfer
+
+    loaded = transfer.init_from(model, source, spec.family)
+    console.print(f"initialised {loaded} layers from {source.path}")
 
 
 def open_run(config: TrainConfig, spec, run_name, runs_dir, report, strategy, console: Console):
