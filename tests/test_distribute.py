@@ -202,6 +202,10 @@ def test_mixed_precision_smoke(mock_tfds, workdir):
     assert np.isfinite(out["test_loss"])
     report = json.loads((Path(out["run_dir"]) / "distribute.json").read_text())
     assert report["precision"] == "mixed_bfloat16" and report["xla"] is False
+    import keras
+
+    # The run's policy does not leak into the caller's process.
+    assert keras.mixed_precision.global_policy().name == "float32"
 
     # Exports compute in float32 whatever the training precision: the SavedModel matches the
     # run (--verify) and TFLite, which has no bfloat16 kernels, converts.

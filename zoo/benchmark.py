@@ -55,6 +55,7 @@ def peak_memory() -> dict[str, Any]:
     return out
 
 
+@distribute.restores_precision
 def run(
     model_name: str,
     dataset: str | None = None,

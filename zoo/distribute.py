@@ -235,3 +235,22 @@ def set_precision(policy: str) -> None:
     import keras
 
     keras.mixed_precision.set_global_policy(policy)
+
+
+def restores_precision(fn):
+    """Decorate an entry point that calls ``set_precision``: Keras's global dtype policy is put
+    back when it returns or raises, so in-process callers (notebooks, tests, a train followed by
+    an unrelated model) do not inherit the run's mixed policy."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import keras
+
+        previous = keras.mixed_precision.global_policy()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
+
+    return wrapper

@@ -24,6 +24,7 @@ from rich.console import Console
 
 from zoo import registry
 from zoo.config import TrainConfig
+from zoo.distribute import restores_precision
 from zoo.errors import ZooError
 
 MASK_RATE = 0.15  # share of real tokens predicted
@@ -75,6 +76,7 @@ def mask_tokens(ids, seed, vocab_size: int, num_predictions: int, rate: float = 
     return masked, positions, labels, tf.cast(weights, tf.float32)
 
 
+@restores_precision
 def pretrain(
     config: TrainConfig,
     run_name: str | None = None,

@@ -15,6 +15,7 @@ from rich.console import Console
 from zoo import config as cfg_lib
 from zoo import registry
 from zoo.config import TrainConfig
+from zoo.distribute import restores_precision
 from zoo.errors import ZooError
 
 
@@ -54,6 +55,7 @@ def _check_existing_run(run, config: TrainConfig) -> bool:
     return True
 
 
+@restores_precision
 def train(
     config: TrainConfig,
     run_name: str | None = None,
