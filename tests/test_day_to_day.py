@@ -148,3 +148,33 @@ def test_benchmark_json():
     assert out["host_peak_rss_mb"] > 0 and out["strategy"]["replicas"] == 1
     bad = zoo("benchmark", "mlp", "--precision", "fp8", ok=False)
     assert bad.exit_code == 2 and "unknown precision" in bad.stderr
+
+
+def test_progress_lines_in_logs():
+    """Without a terminal (nohup, batch jobs) long epochs print a progress line every
+    log_seconds: step, elapsed, time left and running metrics; a terminal gets the live bar."""
+    import io
+
+    from rich.console import Console
+
+    from zoo.progress import RichProgress
+
+    now = [0.0]
+    out = io.StringIO()
+    cb = RichProgress(Console(file=out, width=200), 2, 100, log_seconds=60, clock=lambda: now[0])
+    cb.on_train_begin()
+    cb.on_epoch_begin(0)
+    for step in range(100):
+        now[0] += 1.5  # 150 s per epoch: lines at 60 s and 120 s
+        cb.on_train_batch_end(step, {"loss": 2.0 - step / 100, "accuracy": 0.5})
+    cb.on_epoch_end(0, {"loss": 1.0, "accuracy": 0.5, "val_accuracy": 0.6})
+    cb.on_train_end()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("epoch 1/2  step 40/100  60s  about 90s left  loss 1.6100")
+    assert lines[1].startswith("epoch 1/2  step 80/100  120s  about 30s left  loss 1.2100")
+    assert lines[2].startswith("epoch 1/2  150.0s  loss 1.0000  accuracy 0.5000  val_accuracy")
+    assert len(lines) == 3
+
+    terminal = io.StringIO()
+    cb = RichProgress(Console(file=terminal, force_terminal=True), 1, 100, clock=lambda: now[0])
+    assert not cb.logging  # the live bar draws instead

@@ -1,4 +1,5 @@
-"""A rich progress display for ``keras.Model.fit``: one live bar per epoch, one line per epoch."""
+"""A rich progress display for ``keras.Model.fit``: one live bar per epoch on a terminal, one line
+per epoch, and in logs (no terminal) a progress line every ``log_seconds`` within long epochs."""
 
 from __future__ import annotations
 
@@ -16,11 +17,23 @@ def format_metrics(logs: dict) -> str:
 
 
 class RichProgress(keras.callbacks.Callback):
-    """Live bar with running metrics on a terminal; plain epoch lines when output is a log file."""
+    """Live bar with running metrics on a terminal. When output is a log file (nohup, a batch job)
+    a live bar cannot draw, so a plain line (step, elapsed, remaining, metrics) is printed at most
+    every ``log_seconds`` instead; epochs shorter than that print only their epoch line."""
 
-    def __init__(self, console: Console, epochs: int, steps: int, every: int = 5):
+    def __init__(
+        self,
+        console: Console,
+        epochs: int,
+        steps: int,
+        every: int = 5,
+        log_seconds: float = 60.0,
+        clock=time.perf_counter,
+    ):
         super().__init__()
         self.console, self.epochs, self.steps, self.every = console, epochs, steps, max(1, every)
+        self.log_seconds, self.clock = log_seconds, clock
+        self.logging = not console.is_terminal
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
             BarColumn(),
@@ -31,8 +44,9 @@ class RichProgress(keras.callbacks.Callback):
             transient=True,
             disable=not console.is_terminal,
         )
-        self.task = None
+        self.task, self.task_epoch = None, 0
         self.started = 0.0
+        self.logged = 0.0
         self.shown = 0
 
     def on_train_begin(self, logs=None):
@@ -42,8 +56,9 @@ class RichProgress(keras.callbacks.Callback):
         self.progress.stop()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
+        self.started = self.logged = self.clock()
         self.shown = 0
+        self.task_epoch = epoch + 1
         self.task = self.progress.add_task(
             "train", total=self.steps, epoch=epoch + 1, epochs=self.epochs, metrics=""
         )
@@ -53,12 +68,21 @@ class RichProgress(keras.callbacks.Callback):
         if self.task is not None and batch + 1 >= self.shown + self.every:
             self.shown = batch + 1
             self.progress.update(self.task, completed=batch + 1, metrics=format_metrics(logs or {}))
+        now = self.clock() if self.logging else 0.0
+        if self.logging and now - self.logged >= self.log_seconds:
+            self.logged, done, took = now, batch + 1, now - self.started
+            left = took / done * (self.steps - done)
+            self.console.print(
+                f"epoch {self.task_epoch}/{self.epochs}  step {done}/{self.steps}  {took:.0f}s  "
+                f"about {left:.0f}s left  {format_metrics(logs or {})}",
+                highlight=False,
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         if self.task is not None:
             self.progress.remove_task(self.task)
             self.task = None
-        took = time.perf_counter() - self.started
+        took = self.clock() - self.started
         self.console.print(
             f"epoch {epoch + 1}/{self.epochs}  {took:.1f}s  {format_metrics(logs or {})}",
             highlight=False,
