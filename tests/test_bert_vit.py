@@ -169,6 +169,34 @@ def test_init_from_image_runs_across_datasets(mock_tfds, workdir):
     assert_one_line_error(other, "cnn family")
 
 
+@pytest.mark.parametrize("family", ["bert", "transformer"])
+def test_mean_pooling_averages_real_tokens_only(family):
+    """pooling=mean feeds the classifier the mean of the encoder's outputs over real tokens
+    (padding masked out); an unknown pooling is a clear error naming the choices."""
+    import dataclasses
+
+    import keras
+
+    from zoo import data, registry
+    from zoo.errors import ZooError
+
+    name, first = ("bert_tiny", "cls") if family == "bert" else ("transformer", "first")
+    info = dataclasses.replace(data.reference_info("text"), input_shape=(12,), vocab_size=50)
+    model = registry.create_model(name, info, {"pooling": "mean"})
+    pool = model.get_layer("pool")
+    sequence = pool.input[0] if isinstance(pool.input, (list, tuple)) else pool.input  # + mask
+    probe = keras.Model(model.input, [sequence, pool.output])
+    tokens = np.zeros((2, 12), "int32")
+    tokens[0, :5] = [2, 7, 8, 9, 3]  # [CLS] w w w [SEP], then padding
+    tokens[1, :3] = [2, 11, 3]
+    seq, pooled = (np.asarray(t) for t in probe(tokens, training=False))
+    for row, real in enumerate([5, 3]):
+        np.testing.assert_allclose(pooled[row], seq[row, :real].mean(0), rtol=1e-5, atol=1e-6)
+
+    with pytest.raises(ZooError, match=f"model.pooling must be {first} or mean, got 'max'"):
+        registry.create_model(name, info, {"pooling": "max"})
+
+
 def test_pretrain_refuses_models_without_mlm(mock_tfds, workdir):
     result = zoo("pretrain", "cnn", "-d", "imdb_reviews", "--smoke", "--data-dir", "tfds", ok=False)
     assert_one_line_error(result, "no masked-LM pretraining", "bert_tiny")

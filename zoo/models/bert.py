@@ -19,7 +19,7 @@ import keras
 from keras import layers, ops
 
 from zoo.models.layers import classifier_head
-from zoo.models.transformer import PaddingMask, PositionEmbedding, encoder
+from zoo.models.transformer import PaddingMask, PositionEmbedding, encoder, pool_sequence
 from zoo.preprocess import SEP_ID
 from zoo.registry import register_model
 
@@ -100,6 +100,10 @@ class BertConfig:
     dropout: float = 0.1
     attention_dropout: float = 0.1
     initializer_range: float = 0.02  # truncated normal std of all weights, as in BERT
+    # The classifier's input: the [CLS] vector, as in BERT, or the mean over real tokens. The
+    # masked-LM loss never reads the [CLS] output, so after MLM-only pretraining (no next-sentence
+    # task) mean pooling starts fine-tuning from vectors the pretraining did train.
+    pooling: str = "cls"
 
 
 def _encode(tokens, vocab_size: int, config: BertConfig):
@@ -141,12 +145,12 @@ def _encode(tokens, vocab_size: int, config: BertConfig):
 
 
 def build_bert(info, config: BertConfig) -> keras.Model:
-    """Classifier: encoder -> [CLS] -> tanh pooler -> dropout -> logits."""
+    """Classifier: encoder -> [CLS] (or mean) -> tanh pooler -> dropout -> logits."""
     tokens = keras.Input(info.input_shape, dtype="int32", name="tokens")
-    x, _, _ = _encode(tokens, info.vocab_size, config)
+    x, mask, _ = _encode(tokens, info.vocab_size, config)
     init = keras.initializers.TruncatedNormal(stddev=config.initializer_range)
     pooled = layers.Dense(config.hidden_size, "tanh", kernel_initializer=init, name="pooler")(
-        x[:, 0]
+        pool_sequence(x, mask, config.pooling, first="cls")
     )
     logits = classifier_head(pooled, info.num_classes, config.dropout)
     return keras.Model(tokens, logits, name="bert")

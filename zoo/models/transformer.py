@@ -58,6 +58,18 @@ class PaddingMask(layers.Layer):
         return input_shape
 
 
+def pool_sequence(x, mask, pooling: str, first: str):
+    """(batch, length, dim) -> (batch, dim): the first token's vector (``pooling == first``) or
+    the mean over real tokens, padding masked out (``"mean"``)."""
+    if pooling == first:
+        return x[:, 0]
+    if pooling == "mean":
+        return layers.GlobalAveragePooling1D(name="pool")(x, mask=mask)
+    from zoo.errors import ZooError
+
+    raise ZooError(f"model.pooling must be {first} or mean, got {pooling!r}")
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class TransformerBlock(layers.Layer):
     """One encoder layer: self-attention + MLP with residuals, pre- or post-norm."""
@@ -205,10 +217,7 @@ def build_transformer(info, config: TransformerConfig) -> keras.Model:
         mask=mask,
     )
     x = layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
-    if config.pooling == "first":
-        x = x[:, 0]
-    else:
-        x = layers.GlobalAveragePooling1D(name="pool")(x, mask=mask)
+    x = pool_sequence(x, mask, config.pooling, first="first")
     logits = classifier_head(x, info.num_classes, config.dropout)
     return keras.Model(tokens, logits, name="transformer")
 
