@@ -6,6 +6,8 @@ command gives the same optimisation on 1 or 8 devices. Both numbers are printed 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -237,20 +239,28 @@ def set_precision(policy: str) -> None:
     keras.mixed_precision.set_global_policy(policy)
 
 
+@contextlib.contextmanager
+def global_policy(policy: str | None = None):
+    """Keras's global dtype policy is put back on leaving the block (set to ``policy`` inside it
+    when given), so in-process callers (notebooks, tests, a train followed by an unrelated model)
+    do not inherit a run's mixed policy."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    if policy is not None:
+        keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def restores_precision(fn):
-    """Decorate an entry point that calls ``set_precision``: Keras's global dtype policy is put
-    back when it returns or raises, so in-process callers (notebooks, tests, a train followed by
-    an unrelated model) do not inherit the run's mixed policy."""
-    import functools
+    """Decorate an entry point that calls ``set_precision``: it runs inside ``global_policy()``."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        import keras
-
-        previous = keras.mixed_precision.global_policy()
-        try:
+        with global_policy():
             return fn(*args, **kwargs)
-        finally:
-            keras.mixed_precision.set_global_policy(previous)
 
     return wrapper

@@ -230,12 +230,10 @@ def as_float32(model):
     fixed = fix(config)
     if fixed == config:
         return model
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")  # for sublayers made at build time
-    try:
+    from zoo.distribute import global_policy
+
+    with global_policy("float32"):  # for sublayers made at build time
         clone = keras.saving.deserialize_keras_object(fixed)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     clone.set_weights(model.get_weights())
     return clone
 

@@ -42,7 +42,7 @@ class RichProgress(keras.callbacks.Callback):
             TextColumn("{task.fields[metrics]}"),
             console=console,
             transient=True,
-            disable=not console.is_terminal,
+            disable=self.logging,
         )
         self.task, self.task_epoch = None, 0
         self.started = 0.0
@@ -68,8 +68,7 @@ class RichProgress(keras.callbacks.Callback):
         if self.task is not None and batch + 1 >= self.shown + self.every:
             self.shown = batch + 1
             self.progress.update(self.task, completed=batch + 1, metrics=format_metrics(logs or {}))
-        now = self.clock() if self.logging else 0.0
-        if self.logging and now - self.logged >= self.log_seconds:
+        if self.logging and (now := self.clock()) - self.logged >= self.log_seconds:
             self.logged, done, took = now, batch + 1, now - self.started
             left = took / done * (self.steps - done)
             self.console.print(
