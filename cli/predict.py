@@ -14,12 +14,14 @@ from cli._common import ZooCommand, console, emit_json, json_option
 @json_option
 def predict(target, inputs, top_k, as_json):
     """Classify image files (image models) or texts (text models) with TARGET, a run directory
-    or an export.
+    or an export. Sentence-pair models (trained on glue/mrpc, ...) take the texts two at a
+    time: first text, second text, and so on.
 
     \b
     Examples:
       zoo predict runs/cnn-fashion_mnist-20261126-101500 shoe.png shirt.jpg
       zoo predict saved_models/lstm-imdb_reviews "A wonderful, moving film." -k 2
+      zoo predict runs/bert_tiny-mrpc "He left at noon." "At noon he went away." -k 1
     """
     from zoo import api
 
@@ -29,6 +31,7 @@ def predict(target, inputs, top_k, as_json):
         return
     out = console(False)
     for r in results:
-        label = r["input"] if len(r["input"]) < 60 else r["input"][:57] + "..."
+        text = r["input"] if isinstance(r["input"], str) else " | ".join(r["input"])
+        label = text if len(text) < 60 else text[:57] + "..."
         tops = ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top"])
         out.print(f"{label}: {tops}")

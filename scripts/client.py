@@ -1,5 +1,5 @@
 """A minimal Python client for a zoo export: sends image files (PNG/JPEG bytes) or, with --text,
-raw strings, and prints class names.
+raw strings (with --pairs, sentence pairs: the texts two at a time), and prints class names.
 
 Two ways to reach the model:
   * --export DIR : load the SavedModel in this process and call `serving_default` with the bytes
@@ -8,6 +8,8 @@ Two ways to reach the model:
 
     python scripts/client.py --export saved_models/cnn-fashion_mnist/1 shoe.png shirt.png
     python scripts/client.py --export saved_models/lstm-imdb/1 --text "A wonderful film."
+    python scripts/client.py --url http://127.0.0.1:8501/v1/models/bert_tiny-mrpc:predict \
+        --pairs "He left at noon." "At noon he went away."
 """
 
 from __future__ import annotations
@@ -16,13 +18,20 @@ import argparse
 import base64
 import json
 import urllib.request
+from pathlib import Path
 
 
-def via_rest(url: str, blobs: list[bytes]) -> list[dict]:
-    body = {
-        "signature_name": "serving_default",
-        "instances": [{"image_bytes": {"b64": base64.b64encode(b).decode()}} for b in blobs],
-    }
+def instances(inputs: list, kind: str) -> list[dict]:
+    """serving_default's inputs, one dict per example: image_bytes, text, or text + text_pair."""
+    if kind == "pairs":
+        return [{"text": a, "text_pair": b} for a, b in zip(inputs[::2], inputs[1::2])]
+    if kind == "text":
+        return [{"text": t} for t in inputs]
+    return [{"image_bytes": {"b64": base64.b64encode(b).decode()}} for b in inputs]
+
+
+def via_rest(url: str, inputs: list, kind: str) -> list[dict]:
+    body = {"signature_name": "serving_default", "instances": instances(inputs, kind)}
     req = urllib.request.Request(
         url, json.dumps(body).encode(), {"Content-Type": "application/json"}
     )
@@ -30,7 +39,7 @@ def via_rest(url: str, blobs: list[bytes]) -> list[dict]:
         return json.load(resp)["predictions"]
 
 
-def via_savedmodel(export_dir: str, blobs: list[bytes], text: bool = False) -> list[dict]:
+def via_savedmodel(export_dir: str, inputs: list, kind: str) -> list[dict]:
     import tensorflow as tf
 
     try:
@@ -39,7 +48,8 @@ def via_savedmodel(export_dir: str, blobs: list[bytes], text: bool = False) -> l
         pass
 
     serve = tf.saved_model.load(export_dir).signatures["serving_default"]
-    out = serve(text=tf.constant(blobs)) if text else serve(image_bytes=tf.constant(blobs))
+    rows = instances(inputs, kind) if kind != "image" else [{"image_bytes": b} for b in inputs]
+    out = serve(**{k: tf.constant([r[k] for r in rows]) for k in rows[0]})
     return [
         {"class_name": n.decode(), "class_id": int(i), "probabilities": p.tolist()}
         for n, i, p in zip(
@@ -53,19 +63,28 @@ def main() -> None:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--export", help="SavedModel version directory")
     where.add_argument("--url", help="TF Serving REST predict URL")
-    p.add_argument("--text", action="store_true", help="inputs are texts, not image files")
-    p.add_argument("inputs", nargs="+", help="image files, or texts with --text")
-    args = p.parse_args()
-    if args.text:
-        blobs = [t.encode("utf-8") for t in args.inputs]
-    else:
-        blobs = [open(path, "rb").read() for path in args.inputs]
-    preds = (
-        via_rest(args.url, blobs, args.text)
-        if args.url
-        else via_savedmodel(args.export, blobs, args.text)
+    kinds = p.add_mutually_exclusive_group()
+    kinds.add_argument("--text", action="store_true", help="inputs are texts, not image files")
+    kinds.add_argument(
+        "--pairs", action="store_true", help="inputs are sentence pairs, a b a b ..."
     )
-    for path, pred in zip(args.inputs, preds):
+    p.add_argument("inputs", nargs="+", help="image files, or texts with --text / --pairs")
+    args = p.parse_args()
+    kind = "pairs" if args.pairs else "text" if args.text else "image"
+    if kind == "pairs" and len(args.inputs) % 2:
+        p.error("--pairs takes an even number of texts: first text, second text, ...")
+    inputs = (
+        list(args.inputs) if kind != "image" else [Path(path).read_bytes() for path in args.inputs]
+    )
+    preds = (
+        via_rest(args.url, inputs, kind) if args.url else via_savedmodel(args.export, inputs, kind)
+    )
+    labels = (
+        [f"{a} | {b}" for a, b in zip(args.inputs[::2], args.inputs[1::2])]
+        if kind == "pairs"
+        else args.inputs
+    )
+    for path, pred in zip(labels, preds):
         name = pred["class_name"]
         print(
             f"{path}: {name.decode() if isinstance(name, bytes) else name} "

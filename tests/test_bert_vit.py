@@ -2,14 +2,16 @@
 serve strings, --init-from across image datasets, ViT on grayscale 28x28 and RGB 32x32."""
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_one_line_error, smoke_args, tiny_image, zoo, zoo_json
+import tensorflow_datasets as tfds
+from helpers import PROJECT, assert_one_line_error, smoke_args, tiny_image, zoo, zoo_json
 
-from zoo import preprocess
+from zoo import data, preprocess
 from zoo.export import encode_png, load_saved_model
 from zoo.pretraining import mask_tokens
 
@@ -123,6 +125,68 @@ def test_pretrain_finetune_eval_export_serve(mock_tfds, workdir):
     served = _serve_text(exported["export_dir"], ["a truly great film", "awful.", ""])
     assert served["probabilities"].shape == (3, 2)
     assert set(served["class_name"].numpy()) <= {b"neg", b"pos"}
+
+
+def _pairs(self, split, **kwargs):
+    """MRPC-like pairs: the first texts speak of 'leftword', the second of 'rightword'."""
+    n = 40
+    return tf.data.Dataset.from_tensor_slices(
+        {
+            "sentence1": [f"leftword said {i % 5} things" for i in range(n)],
+            "sentence2": [f"rightword heard {i % 3} things" for i in range(n)],
+            "label": np.arange(n, dtype=np.int64) % 2,
+            "idx": np.arange(n, dtype=np.int32),
+        }
+    )
+
+
+def test_sentence_pairs_train_eval_export_serve_predict(workdir):
+    """A sentence-pair dataset trains a BERT-style model on [CLS] a [SEP] b [SEP]; the export
+    takes text and text_pair; predict reads the texts two at a time; one-text models refuse."""
+    small = ("--sequence-length", "24", "--max-tokens", "200")
+    with tfds.testing.mock_data(as_dataset_fn=_pairs):
+        run = Path(zoo_json(*smoke_args("bert_tiny", "glue/mrpc", "pairs", *small))["run_dir"])
+        vocab = (run / "preprocessor" / "vocabulary.txt").read_text().split()
+        assert "leftword" in vocab and "rightword" in vocab  # learned from both texts
+        dataset = json.loads((run / "dataset.json").read_text())
+        assert (dataset["input_key"], dataset["pair_key"]) == ("sentence1", "sentence2")
+        assert 0 <= zoo_json("eval", str(run))["accuracy"] <= 1
+        exported = zoo_json("export", str(run), "--verify")
+        assert exported["verify"]["serving_default"]["ok"]
+        refused = zoo(*smoke_args("lstm", "glue/mrpc", "l", *small), ok=False)
+        assert_one_line_error(refused, "sentence-pair", "bert_tiny")
+        lite = zoo_json(
+            "export", str(run), "--format", "tflite", "--quantize", "none", "--eval-examples", "8"
+        )
+        assert lite["agreement"] == 1.0
+        info = data.inspect("glue/mrpc", "tfds")
+        texts = data.load_texts(data.get_builder("glue/mrpc", "tfds"), info, "train", smoke=False)
+        words = {t.split()[0] for t in texts.as_numpy_iterator()}  # pretraining reads both
+        assert (
+            words == {b"leftword", b"rightword"} and int(texts.reduce(0, lambda c, _: c + 1)) == 80
+        )
+
+    serve = load_saved_model(exported["export_dir"]).signatures["serving_default"]
+    assert sorted(serve.structured_input_signature[1]) == ["text", "text_pair"]
+    first = tf.constant(["leftword said 1 things", "leftword said 1 things"])
+    out = serve(text=first, text_pair=tf.constant(["rightword heard 2 things", "said"]))
+    p = out["probabilities"].numpy()
+    assert p.shape == (2, 2) and not np.allclose(p[0], p[1])  # the second text is read
+
+    texts = ["leftword said 1 things", "rightword heard 2 things"]
+    preds = zoo_json("predict", exported["export_dir"], *texts, "-k", "1")
+    assert preds[0]["input"] == texts and len(preds) == 1
+    assert preds[0]["top"][0]["probability"] == pytest.approx(float(p[0].max()), abs=1e-5)
+    from_run = zoo_json("predict", str(run), *texts, "-k", "1")
+    assert from_run[0]["top"][0]["probability"] == pytest.approx(float(p[0].max()), abs=1e-5)
+    assert_one_line_error(zoo("predict", str(run), texts[0], ok=False), "even number")
+    from_lite = zoo_json("predict", lite["export_dir"], *texts, "-k", "1")
+    assert from_lite[0]["top"][0]["probability"] == pytest.approx(float(p[0].max()), abs=1e-4)
+    sys.path.insert(0, str(PROJECT / "scripts"))
+    import client  # scripts/client.py --pairs, as a serving client sends them
+
+    sent = client.via_savedmodel(exported["export_dir"], texts, "pairs")
+    np.testing.assert_allclose(sent[0]["probabilities"], p[0], atol=1e-5)
 
 
 def test_init_from_copies_the_encoder_weights(mock_tfds, workdir):

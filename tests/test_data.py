@@ -27,12 +27,23 @@ def test_text_dataset_keys(tmp_path):
     [
         ("coco", "not a single-label"),
         ("voc", "not a single-label"),
-        ("glue/mrpc", "sentence-pair"),
     ],
 )
 def test_refuses_other_tasks(name, needle, tmp_path):
     with pytest.raises(ZooError, match=needle):
         data.inspect(name, str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "name,first,second",
+    [("glue/mrpc", "sentence1", "sentence2"), ("glue/mnli", "premise", "hypothesis")],
+)
+def test_sentence_pair_datasets_keep_their_text_order(name, first, second, tmp_path):
+    info = data.inspect(name, str(tmp_path))
+    assert (info.modality, info.input_key, info.pair_key) == ("text", first, second)
+    assert data.describe(name, str(tmp_path))["input"] == f"{first}, {second}"
+    single = data.inspect("imdb_reviews", str(tmp_path))
+    assert single.pair_key == ""
 
 
 def test_unknown_dataset_suggests(tmp_path):

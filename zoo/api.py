@@ -171,13 +171,21 @@ def evaluate(
     name = dataset or info.name
     if name != info.name:
         other = data.inspect(name, data_dir)
-        if other.modality != info.modality or other.label_names != info.label_names:
+        if (
+            other.modality != info.modality
+            or other.label_names != info.label_names
+            or bool(other.pair_key) != bool(info.pair_key)
+        ):
             raise ZooError(
                 f"{name} has other classes or inputs than {info.name}, which the "
                 f"target was trained on; evaluate it on {info.name}"
             )
         info = dataclasses.replace(
-            info, name=name, input_key=other.input_key, label_key=other.label_key
+            info,
+            name=name,
+            input_key=other.input_key,
+            label_key=other.label_key,
+            pair_key=other.pair_key,
         )
     builder = data.get_builder(name, data_dir)
     data.ensure_prepared(builder)
@@ -277,10 +285,11 @@ def _verify_export(run, module, path: Path) -> dict[str, Any]:
             ),
         }
     else:
-        expected = module.serve_text(tf.constant(xs))
+        texts = export_lib.text_inputs(info, np.array(xs, dtype=object))
+        expected = module.serve_text(**texts)
         checks = {
             "serving_default": export_lib.compare(
-                expected, loaded.signatures["serving_default"](text=tf.constant(xs))
+                expected, loaded.signatures["serving_default"](**texts)
             )
         }
     if not all(c["ok"] for c in checks.values()):
@@ -289,7 +298,8 @@ def _verify_export(run, module, path: Path) -> dict[str, Any]:
 
 
 def predict(target: str | Path, inputs: Sequence[str], top_k: int = 5) -> list[dict[str, Any]]:
-    """Top-k classes for image files (image targets) or raw strings (text targets)."""
+    """Top-k classes for image files (image targets) or raw strings (text targets); a
+    sentence-pair target reads the strings two at a time, each pair one input."""
     import numpy as np
     import tensorflow as tf
 
@@ -303,6 +313,15 @@ def predict(target: str | Path, inputs: Sequence[str], top_k: int = 5) -> list[d
     if tgt.info.modality == "image":
         blobs = [_read_image(p) for p in inputs]
         out = tgt.encoded(blobs)
+    elif tgt.info.pair_key:
+        if len(inputs) % 2:
+            raise ZooError(
+                f"{tgt.path} classifies sentence pairs: pass an even number of texts (first "
+                f"text, second text, ...), got {len(inputs)}"
+            )
+        texts = [_check_text(t) for t in inputs]
+        inputs = [[a, b] for a, b in zip(texts[::2], texts[1::2])]
+        out = tgt.raw(np.array(inputs, dtype=object))
     else:
         texts = [_check_text(t) for t in inputs]
         out = tgt.raw(texts)
@@ -437,7 +456,9 @@ def export_tflite(
         if info.modality == "image":
             ref = lambda x: sig["serving_images"](images=tf.constant(x))["probabilities"]
         else:
-            ref = lambda x: sig["serving_default"](text=tf.constant(x))["probabilities"]
+            ref = lambda x: sig["serving_default"](**export_lib.text_inputs(info, x))[
+                "probabilities"
+            ]
         console.print(f"checking on {len(labels)} test examples through the interpreter...")
         report = tflite.compare(interpreter, prep, ref, raw_x, labels)
     report.update(

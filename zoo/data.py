@@ -43,6 +43,7 @@ class DatasetInfo:
     vocab_size: int = 0  # text: size of the fitted vocabulary
     data_dir: str | None = None
     notes: tuple[str, ...] = ()  # decisions the user is told about
+    pair_key: str = ""  # sentence pairs: the second text feature (e.g. "sentence2"), else ""
 
     def to_json(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -96,8 +97,10 @@ def get_builder(name: str, data_dir: str | None = None):
         raise ZooError(f"cannot open dataset {name!r}: {str(e).splitlines()[0]}") from None
 
 
-def _classify_features(builder) -> tuple[str, str, str]:
-    """-> (modality, input_key, label_key), or ZooError for datasets that are no classification."""
+def _classify_features(builder) -> tuple[str, str, str, str]:
+    """-> (modality, input_key, label_key, pair_key), or ZooError for datasets that are no
+    classification. ``pair_key`` names the second text of sentence-pair datasets (GLUE MRPC,
+    QNLI, MNLI ...: two text features and one class label, in their stored order), else ""."""
     import tensorflow_datasets as tfds
 
     feats = builder.info.features
@@ -107,6 +110,7 @@ def _classify_features(builder) -> tuple[str, str, str]:
         else f"{builder.name}/{builder.builder_config.name}"
     )
     keys = builder.info.supervised_keys
+    pair_key = ""
     if keys and len(keys) >= 2 and all(isinstance(k, str) for k in keys[:2]):
         x_key, y_key = keys[0], keys[1]
     else:
@@ -115,16 +119,14 @@ def _classify_features(builder) -> tuple[str, str, str]:
             k for k, f in feats.items() if isinstance(f, (tfds.features.Image, tfds.features.Text))
         ]
         texts = [k for k in inputs if isinstance(feats[k], tfds.features.Text)]
-        if len(texts) > 1 and labels:
-            raise ZooError(
-                f"{name} is a sentence-pair dataset ({', '.join(texts)}); the zoo trains single-text"
-                " classifiers for now: pick a single-text dataset such as imdb_reviews or glue/sst2"
-            )
+        if len(texts) == 2 and len(inputs) == 2 and len(labels) == 1:
+            inputs, pair_key = texts[:1], texts[1]
         if len(labels) != 1 or len(inputs) != 1:
             kinds = ", ".join(f"{k} ({type(f).__name__})" for k, f in list(feats.items())[:6])
             raise ZooError(
-                f"{name} is not a single-label image or text classification dataset (features: "
-                f"{kinds}); detection, segmentation and regression datasets are not supported"
+                f"{name} is not a single-label image, text or sentence-pair classification "
+                f"dataset (features: {kinds}); detection, segmentation and regression datasets "
+                "are not supported"
             )
         x_key, y_key = inputs[0], ("label" if "label" in labels else labels[0])
     x_feat, y_feat = feats[x_key], feats[y_key]
@@ -134,9 +136,9 @@ def _classify_features(builder) -> tuple[str, str, str]:
             f"{type(y_feat).__name__}, not a class label (regression and segmentation are not supported)"
         )
     if isinstance(x_feat, tfds.features.Image) and len(x_feat.shape) == 3:
-        return "image", x_key, y_key
+        return "image", x_key, y_key, pair_key
     if isinstance(x_feat, tfds.features.Text):
-        return "text", x_key, y_key
+        return "text", x_key, y_key, pair_key
     raise ZooError(
         f"{name} has {type(x_feat).__name__} inputs ({x_key!r}); the zoo trains on images and text"
     )
@@ -159,7 +161,7 @@ def inspect(
     """Read a dataset's metadata (no download) into a ``DatasetInfo`` with the splits to use."""
     _check_dataset_name(name)
     builder = builder or get_builder(name, data_dir)
-    modality, x_key, y_key = _classify_features(builder)
+    modality, x_key, y_key, pair_key = _classify_features(builder)
     feats = builder.info.features
     label = feats[y_key]
     splits = {str(k): int(v.num_examples) for k, v in builder.info.splits.items()}
@@ -194,6 +196,7 @@ def inspect(
         test_split=test,
         data_dir=data_dir,
         notes=tuple(notes),
+        pair_key=pair_key,
     )
 
 
@@ -309,7 +312,8 @@ def prepare_offline(name: str, from_dir: str, data_dir: str | None = None) -> Da
 
 
 def load_split(builder, info: DatasetInfo, split: str, *, role: str, smoke: bool, seed: int):
-    """(input, label) examples of one split: images resized to the model size, uint8."""
+    """(input, label) examples of one split: images resized to the model size, uint8; a
+    sentence pair as one string tensor of shape [2] (what the WordPiece tokenizer packs)."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
@@ -337,6 +341,11 @@ def load_split(builder, info: DatasetInfo, split: str, *, role: str, smoke: bool
                     else tf.image.rgb_to_grayscale(image)
                 )
             return maybe_resize(image, size), ex[y_key]
+    elif info.pair_key:
+        pair_key = info.pair_key
+
+        def select(ex):
+            return tf.stack([ex[x_key], ex[pair_key]]), ex[y_key]
     else:
 
         def select(ex):
@@ -350,7 +359,9 @@ def load_split(builder, info: DatasetInfo, split: str, *, role: str, smoke: bool
 
 
 def load_texts(builder, info: DatasetInfo, split: str, *, smoke: bool):
-    """The raw strings of one split in stored order, labeled or not (pretraining text)."""
+    """The raw strings of one split in stored order, labeled or not (pretraining text); both
+    texts of a sentence pair, one after the other."""
+    import tensorflow as tf
     import tensorflow_datasets as tfds
 
     read = tfds.ReadConfig(try_autocache=False)
@@ -361,8 +372,8 @@ def load_texts(builder, info: DatasetInfo, split: str, *, smoke: bool):
         raise ZooError(
             f"bad split {split!r} for {info.name}: {str(e).splitlines()[0]} (splits: {known})"
         ) from None
-    key = info.input_key
-    ds = ds.map(lambda ex: ex[key], num_parallel_calls=AUTOTUNE)
+    keys = [info.input_key, *([info.pair_key] if info.pair_key else [])]
+    ds = ds.map(lambda ex: tf.stack([ex[k] for k in keys]), num_parallel_calls=AUTOTUNE).unbatch()
     if smoke:
         ds = ds.take(SMOKE_EXAMPLES["train"] + SMOKE_EXAMPLES["val"])
     return ds
@@ -562,7 +573,7 @@ def describe(name: str, data_dir: str | None = None) -> dict[str, Any] | None:
     """One catalog row, or None when the dataset is not single-label classification."""
     try:
         builder = get_builder(name, data_dir)
-        modality, x_key, y_key = _classify_features(builder)
+        modality, x_key, y_key, pair_key = _classify_features(builder)
     except ZooError:
         return None
     except Exception:  # a builder that cannot even describe itself offline
@@ -571,7 +582,7 @@ def describe(name: str, data_dir: str | None = None) -> dict[str, Any] | None:
     return {
         "name": name,
         "modality": modality,
-        "input": x_key,
+        "input": f"{x_key}, {pair_key}" if pair_key else x_key,
         "label": y_key,
         "classes": int(label.num_classes),
         "prepared": is_prepared(builder),

@@ -4,7 +4,8 @@ Signatures of an image export:
   serving_default   image_bytes: tf.string [batch] (encoded JPEG/PNG/GIF/BMP; `_bytes` lets TF
                     Serving's REST API take base64) -> decoded and resized in-graph
   serving_images    images: tf.uint8 [batch, height, width, channels], any size
-A text export has serving_default with text: tf.string [batch], tokenized in-graph.
+A text export has serving_default with text: tf.string [batch], tokenized in-graph; a
+sentence-pair export (GLUE MRPC, ...) takes text and text_pair, both tf.string [batch].
 Every signature returns probabilities (float32 [batch, classes]), class_id (int64 [batch]) and
 class_name (string [batch]); class names come from assets/labels.txt, and the run's config,
 dataset facts and metrics from assets.extra/zoo.json.
@@ -26,6 +27,15 @@ from zoo.data import DatasetInfo
 from zoo.errors import ZooError
 
 LABELS, META = "labels.txt", "zoo.json"
+TEXT_INPUTS = ("text", "text_pair")  # serving_default inputs of text exports (pairs take both)
+
+
+def text_inputs(info: DatasetInfo, batch) -> dict:
+    """Strings (batch,), or sentence pairs (batch, 2), as serving_default's keyword inputs."""
+    batch = tf.convert_to_tensor(batch, tf.string)
+    if not info.pair_key:
+        return {"text": batch}
+    return {"text": batch[:, 0], "text_pair": batch[:, 1]}
 
 
 class ServingModule:
@@ -67,10 +77,11 @@ class ServingModule:
             self.serve_bytes = tf.function(*self.specs["serving_default"])
             self.serve_images = tf.function(*self.specs["serving_images"])
         else:
+            names = TEXT_INPUTS[: 2 if info.pair_key else 1]
             self.specs = {
                 "serving_default": (
                     self._serve_text,
-                    [tf.TensorSpec([None], tf.string, name="text")],
+                    [tf.TensorSpec([None], tf.string, name=n) for n in names],
                 )
             }
             self.serve_text = tf.function(*self.specs["serving_default"])
@@ -119,8 +130,9 @@ class ServingModule:
         images = tf.cond(same, lambda: images, lambda: preprocess.resize_image(images, self.size))
         return self._outputs(preprocess.prepare_images(images))
 
-    def _serve_text(self, text):
-        return self._outputs(self.vectorizer(text))
+    def _serve_text(self, text, text_pair=None):
+        ids = self.vectorizer(text) if text_pair is None else self.vectorizer(text, text_pair)
+        return self._outputs(ids)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,7 +155,7 @@ class Target:
     def raw(self, batch) -> dict:
         if self.info.modality == "image":
             return self._fns["images"](images=tf.convert_to_tensor(batch, tf.uint8))
-        return self._fns["text"](text=tf.convert_to_tensor(batch, tf.string))
+        return self._fns["text"](**text_inputs(self.info, batch))
 
     def encoded(self, blobs: list[bytes]) -> dict:
         return self._fns["bytes"](image_bytes=tf.constant(blobs, tf.string))
@@ -156,19 +168,14 @@ def load_run_target(run_path: Path) -> Target:
     assets = tempfile.TemporaryDirectory(prefix="zoo-assets-")  # removed with the target
     module = serving_module_for_run(run, Path(assets.name))
     fns = {
-        "images": _kw(module, "serve_images", "images"),
-        "bytes": _kw(module, "serve_bytes", "image_bytes"),
-        "text": _kw(module, "serve_text", "text"),
+        "images": getattr(module, "serve_images", None),
+        "bytes": getattr(module, "serve_bytes", None),
+        "text": getattr(module, "serve_text", None),
     }
     target = Target(run.path, module_info(run), run_meta(run), fns)
     target.kind = "run"
     target._assets = assets
     return target
-
-
-def _kw(module, attr, arg):
-    fn = getattr(module, attr, None)
-    return (lambda **kw: fn(kw[arg])) if fn is not None else None
 
 
 def module_info(run) -> DatasetInfo:
@@ -329,7 +336,9 @@ def load_tflite_target(path: Path) -> Target:
 
     fns = {
         "images": lambda images: run(images),
-        "text": lambda text: run(text),
+        "text": lambda text, text_pair=None: run(
+            np.asarray(text) if text_pair is None else np.stack([text, text_pair], -1)
+        ),
         "bytes": lambda image_bytes: from_bytes(image_bytes.numpy()),
     }
     target = Target(folder, info, meta, fns)

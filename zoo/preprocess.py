@@ -188,6 +188,11 @@ class WordPiece(keras.layers.Layer):
         return tf.cast(ids, tf.int32)
 
     def call(self, texts, second=None):
+        """``texts`` (batch,) and optionally ``second`` (batch,) -> ids; a (batch, 2) string
+        tensor is a batch of sentence pairs, as the zoo's data pipelines carry them."""
+        texts = tf.convert_to_tensor(texts, tf.string)
+        if second is None and texts.shape.rank == 2:
+            texts, second = texts[:, 0], texts[:, 1]
         if second is None:
             return self.pack(self.tokenize(texts))
         return self.pack(self.tokenize(texts), self.tokenize(second))

@@ -129,6 +129,12 @@ def create_model(name: str, info: Any, overrides: dict | None = None):
             f"{info.modality} data; pick a {info.modality} model (`zoo models --modality "
             f"{info.modality}`)"
         )
+    if getattr(info, "pair_key", "") and spec.tokenizer != "wordpiece":
+        bert = ", ".join(s.name for s in list_models("bert"))
+        raise ZooError(
+            f"{info.name} is a sentence-pair dataset, and {spec.name} reads one text; pick a "
+            f"BERT-style model, which packs pairs as [CLS] a [SEP] b [SEP] ({bert})"
+        )
     return spec.builder(info, model_config(name, overrides))
 
 

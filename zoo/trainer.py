@@ -266,8 +266,8 @@ def _training_data(
         )
 
     info = inspect()
-    if info.modality != spec.modality:
-        registry.create_model(spec.name, info)  # raises the modality error
+    if info.modality != spec.modality or (info.pair_key and spec.tokenizer != "wordpiece"):
+        registry.create_model(spec.name, info)  # raises the modality or sentence-pair error
     builder = data.get_builder(config.dataset, config.data_dir)
     data.ensure_prepared(builder, download)
     info = inspect(data.get_builder(config.dataset, config.data_dir))
@@ -281,7 +281,9 @@ def _training_data(
     test_raw = split(info.test_split, role="test")
     vectorizer, pipe = None, {"preprocess": preprocess.prepare_images}
     if info.modality == "text":
-        vectorizer = text_encoder(config, spec, train_raw.map(lambda x, y: x), vocab_dir, console)
+        texts = train_raw.map(lambda x, y: x)
+        texts = texts.unbatch() if info.pair_key else texts  # both texts of each pair
+        vectorizer = text_encoder(config, spec, texts, vocab_dir, console)
         info = dataclasses.replace(info, vocab_size=int(vectorizer.vocabulary_size()))
         pipe = {"encode": vectorizer}
     n_train = data.count(train_raw)
