@@ -141,7 +141,8 @@ class ServingModule:
 
 
 class Target:
-    """Something that predicts: ``raw(batch)`` takes uint8 images or strings, gives outputs."""
+    """Something that predicts: ``raw(batch)`` takes uint8 images, or strings (batch,) / sentence
+    pairs (batch, 2), and gives outputs."""
 
     kind = "target"
 
@@ -155,7 +156,7 @@ class Target:
     def raw(self, batch) -> dict:
         if self.info.modality == "image":
             return self._fns["images"](images=tf.convert_to_tensor(batch, tf.uint8))
-        return self._fns["text"](**text_inputs(self.info, batch))
+        return self._fns["text"](batch)
 
     def encoded(self, blobs: list[bytes]) -> dict:
         return self._fns["bytes"](image_bytes=tf.constant(blobs, tf.string))
@@ -167,12 +168,13 @@ def load_run_target(run_path: Path) -> Target:
     run = runs_lib.open_run(run_path)
     assets = tempfile.TemporaryDirectory(prefix="zoo-assets-")  # removed with the target
     module = serving_module_for_run(run, Path(assets.name))
+    info = module_info(run)
     fns = {
         "images": getattr(module, "serve_images", None),
         "bytes": getattr(module, "serve_bytes", None),
-        "text": getattr(module, "serve_text", None),
+        "text": lambda batch: module.serve_text(**text_inputs(info, batch)),
     }
-    target = Target(run.path, module_info(run), run_meta(run), fns)
+    target = Target(run.path, info, run_meta(run), fns)
     target.kind = "run"
     target._assets = assets
     return target
@@ -295,12 +297,13 @@ def load_export_target(path: Path) -> Target:
         raise ZooError(f"{path} is a SavedModel but not a zoo export (no assets.extra/{META})")
     meta = json.loads(meta_file.read_text())
     sigs = loaded.signatures
+    info = DatasetInfo.from_json(meta["dataset"])
     fns = {"images": sigs.get("serving_images"), "text": None, "bytes": None}
-    if meta["dataset"]["modality"] == "image":
+    if info.modality == "image":
         fns["bytes"] = sigs["serving_default"]
     else:
-        fns["text"] = sigs["serving_default"]
-    target = Target(path, DatasetInfo.from_json(meta["dataset"]), meta, fns)
+        fns["text"] = lambda batch: sigs["serving_default"](**text_inputs(info, batch))
+    target = Target(path, info, meta, fns)
     target.kind = "export"
     target._loaded = loaded  # keep the resources alive
     return target
@@ -336,9 +339,7 @@ def load_tflite_target(path: Path) -> Target:
 
     fns = {
         "images": lambda images: run(images),
-        "text": lambda text, text_pair=None: run(
-            np.asarray(text) if text_pair is None else np.stack([text, text_pair], -1)
-        ),
+        "text": run,  # the tokenizer takes strings (batch,) and pairs (batch, 2) alike
         "bytes": lambda image_bytes: from_bytes(image_bytes.numpy()),
     }
     target = Target(folder, info, meta, fns)

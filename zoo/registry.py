@@ -120,21 +120,27 @@ def model_config(name: str, overrides: dict | None = None) -> Any:
     return cfg.replace(spec.config, overrides or {}, where=f"model ({spec.name})")
 
 
-def create_model(name: str, info: Any, overrides: dict | None = None):
-    """Build an uncompiled ``keras.Model`` of ``name`` for the dataset described by ``info``."""
-    spec = get_spec(name)
+def check_dataset(spec: ModelSpec, info: Any) -> None:
+    """ZooError unless ``spec`` can read ``info``'s inputs: the same modality, and sentence
+    pairs only for BERT-style (WordPiece) models, which pack them as one sequence."""
     if info.modality != spec.modality:
         raise ZooError(
             f"model {spec.name} takes {spec.modality} input but dataset {info.name} is "
             f"{info.modality} data; pick a {info.modality} model (`zoo models --modality "
             f"{info.modality}`)"
         )
-    if getattr(info, "pair_key", "") and spec.tokenizer != "wordpiece":
+    if info.pair_key and spec.tokenizer != "wordpiece":
         bert = ", ".join(s.name for s in list_models("bert"))
         raise ZooError(
             f"{info.name} is a sentence-pair dataset, and {spec.name} reads one text; pick a "
             f"BERT-style model, which packs pairs as [CLS] a [SEP] b [SEP] ({bert})"
         )
+
+
+def create_model(name: str, info: Any, overrides: dict | None = None):
+    """Build an uncompiled ``keras.Model`` of ``name`` for the dataset described by ``info``."""
+    spec = get_spec(name)
+    check_dataset(spec, info)
     return spec.builder(info, model_config(name, overrides))
 
 

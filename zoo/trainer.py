@@ -266,8 +266,7 @@ def _training_data(
         )
 
     info = inspect()
-    if info.modality != spec.modality or (info.pair_key and spec.tokenizer != "wordpiece"):
-        registry.create_model(spec.name, info)  # raises the modality or sentence-pair error
+    registry.check_dataset(spec, info)
     builder = data.get_builder(config.dataset, config.data_dir)
     data.ensure_prepared(builder, download)
     info = inspect(data.get_builder(config.dataset, config.data_dir))
