@@ -23,6 +23,7 @@ def main(debug: bool) -> None:
       zoo export runs/<run-name> --verify           # SavedModel for TF Serving
       zoo predict saved_models/<run-name> shirt.png # top-5 classes
       zoo pretrain bert_tiny -d imdb_reviews --split unsupervised   # masked-LM pretraining
+      zoo resume runs/<run-name>                    # continue an interrupted run
     """
 
 
@@ -36,6 +37,7 @@ from cli import (
     models,
     predict,
     pretrain,
+    resume,
     runs,
     train,
 )
@@ -44,6 +46,7 @@ for command in (
     models.models,
     train.train,
     pretrain.pretrain,
+    resume.resume,
     evaluate.eval_command,
     export.export,
     predict.predict,

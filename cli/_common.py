@@ -57,9 +57,9 @@ class ZooGroup(click.Group):
             rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
-        except click.exceptions.Abort:
-            click.echo("Aborted.", err=True)
-            sys.exit(1)
+        except click.exceptions.Abort:  # Ctrl-C outside training (Click turns it into Abort)
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
         except click.UsageError as e:
             if debug:
                 raise
@@ -72,10 +72,10 @@ class ZooGroup(click.Group):
         except ZooError as e:
             if debug:
                 raise
-            click.echo(f"Error: {e}", err=True)
+            click.echo(f"{e.prefix}: {e}", err=True)
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
-            click.echo("Interrupted: rerun the same command (same --run-name) to resume.", err=True)
+            click.echo("Interrupted.", err=True)
             sys.exit(130)
         except OSError as e:
             if debug or e.errno is None:

@@ -40,14 +40,14 @@ def pretrain(
           --init-from bert_tiny-mlm --sequence-length 320 --epochs 1   # 2nd phase
       zoo pretrain bert_tiny -d imdb_reviews --smoke
     """
-    from zoo import pretraining
+    from zoo import api
     from zoo.config import to_dict
 
     config = resolve(model, dataset, config_file, sets, flags, pretraining=True)
     if print_config:
         emit_json(to_dict(config))
         return
-    summary = pretraining.pretrain(
+    summary = api.pretrain(
         config, run_name, runs_dir, tpu=tpu, download=download, console=console(as_json)
     )
     if as_json:

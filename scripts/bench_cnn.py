@@ -19,10 +19,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import data, preprocess, registry, training
+from zoo import data, preprocess, registry
 from zoo.benchmark import EpochTimer, alternate
 from zoo.config import TrainConfig
 from zoo.data import reference_info
+from zoo.tasks import get_task
 
 
 def main() -> None:
@@ -69,7 +70,7 @@ def main() -> None:
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             )
         else:
-            training.compile_model(m, config, 10, steps, jit_compile=False)
+            get_task("classify").compile(m, config, steps, jit=False)
         return m
 
     timer = EpochTimer()

@@ -16,10 +16,11 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from zoo import data, registry, training
+from zoo import data, registry
 from zoo.benchmark import EpochTimer, alternate
 from zoo.config import TrainConfig
 from zoo.preprocess import fit_vectorizer
+from zoo.tasks import get_task
 
 
 def main() -> None:
@@ -63,9 +64,7 @@ def main() -> None:
     def model():
         keras.utils.set_random_seed(0)
         m = registry.create_model("lstm", info)
-        training.compile_model(
-            m, cfg, info.num_classes, -(-args.examples // cfg.batch_size), jit_compile=False
-        )
+        get_task("classify").compile(m, cfg, -(-args.examples // cfg.batch_size), jit=False)
         return m
 
     seed_model, zoo_model = model(), model()

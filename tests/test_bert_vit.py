@@ -12,8 +12,8 @@ import tensorflow_datasets as tfds
 from helpers import PROJECT, assert_one_line_error, smoke_args, tiny_image, zoo, zoo_json
 
 from zoo import data, preprocess
-from zoo.export import encode_png, load_saved_model
-from zoo.pretraining import mask_tokens
+from zoo.export.serving import encode_png, load_saved_model
+from zoo.tasks.masked_lm import mask_tokens
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog.",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from zoo import data
+from zoo import catalog, data
 from zoo.errors import ZooError
 
 
@@ -41,7 +41,7 @@ def test_refuses_other_tasks(name, needle, tmp_path):
 def test_sentence_pair_datasets_keep_their_text_order(name, first, second, tmp_path):
     info = data.inspect(name, str(tmp_path))
     assert (info.modality, info.input_key, info.pair_key) == ("text", first, second)
-    assert data.describe(name, str(tmp_path))["input"] == f"{first}, {second}"
+    assert catalog.describe(name, str(tmp_path))["input"] == f"{first}, {second}"
     single = data.inspect("imdb_reviews", str(tmp_path))
     assert single.pair_key == ""
 

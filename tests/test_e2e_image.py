@@ -95,10 +95,12 @@ def test_rerunning_an_interrupted_run_resumes_it(mock_tfds, workdir):
     record = json.loads((run / "run.json").read_text())
     record["status"] = "running"
     record["pid"] = 2**22 + 12345  # a process that does not exist: the run was killed
+    trained = record.pop("trained")  # ... in the middle of training
+    assert trained is True
     (run / "run.json").write_text(json.dumps(record))
     (run / "model.keras").unlink()
     other = zoo(*args, "--lr", "0.5", ok=False)
     assert other.exit_code == 2 and "different config (learning_rate)" in other.stderr
     result = zoo(*args)
-    assert "resuming" in result.output
+    assert "resuming at epoch 1" in result.output
     assert json.loads((run / "run.json").read_text())["status"] == "finished"

@@ -11,7 +11,7 @@ import tensorflow as tf
 from zoo import registry
 from zoo.data import DatasetInfo
 from zoo.errors import ZooError
-from zoo.export import ServingModule
+from zoo.export.serving import ServingModule
 
 ALL = [s.name for s in registry.list_models()]
 # The largest variants keep their width but lose depth here, to stay fast (their full sizes are

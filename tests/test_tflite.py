@@ -51,7 +51,7 @@ def test_int8_io_and_predict(cnn_run):
         "--calibration-examples",
         "8",
     )
-    from zoo.tflite import Interpreter
+    from zoo.export.litert import Interpreter
 
     lite = Interpreter(out["file"])
     assert lite.input["dtype"] == np.uint8 and lite.output["dtype"] == np.uint8

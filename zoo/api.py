@@ -1,5 +1,10 @@
 """The library's public calls; every CLI command is one of these.
 
+Each call is a few lines handing over to the module that does the work: ``zoo.model_info``,
+``zoo.engine`` (training), ``zoo.evaluation``, ``zoo.export.savedmodel``, ``zoo.export.tflite``,
+``zoo.targets`` (prediction), ``zoo.run_table``, ``zoo.catalog`` and ``zoo.doctor``. Nothing
+heavy is imported here: TensorFlow loads inside the calls that need it.
+
 >>> from zoo import api
 >>> cfg = api.resolve_train_config("cnn", "fashion_mnist", flags={"epochs": 1})
 >>> summary = api.train(cfg)
@@ -8,7 +13,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,6 @@ from zoo import config as cfg_lib
 from zoo import registry
 from zoo.config import TrainConfig
 from zoo.errors import ZooError
-from zoo.trainer import default_console, train, write_plots  # noqa: F401  (train is public)
 
 # ---------------------------------------------------------------------------------------------
 # Models
@@ -28,22 +31,9 @@ from zoo.trainer import default_console, train, write_plots  # noqa: F401  (trai
 
 def model_rows(pattern: str | None = None, modality: str | None = None) -> list[dict[str, Any]]:
     """One row per variant: name, family, modality, parameters (on the reference input), text."""
-    from zoo.data import reference_info
+    from zoo import model_info as models
 
-    rows = []
-    for spec in registry.list_models(pattern, modality):
-        model = registry.create_model(spec.name, reference_info(spec.modality))
-        rows.append(
-            {
-                "name": spec.name,
-                "family": spec.family,
-                "modality": spec.modality,
-                "parameters": int(model.count_params()),
-                "description": spec.description,
-                "default": spec.default,
-            }
-        )
-    return rows
+    return models.model_rows(pattern, modality)
 
 
 def model_info(
@@ -54,64 +44,85 @@ def model_info(
 ) -> dict[str, Any]:
     """Full default config, recipe, parameter count and FLOPs per example of one variant, on
     the reference input or the image size / classes / vocabulary given."""
-    from zoo.data import reference_info
+    from zoo import model_info as models
 
-    spec = registry.get_spec(name)
-    info = reference_info(spec.modality)
-    if image_size and spec.modality == "image":
-        info = dataclasses.replace(info, input_shape=(image_size, image_size, 3))
-    if num_classes:
-        names = tuple(str(i) for i in range(num_classes))
-        info = dataclasses.replace(info, num_classes=num_classes, label_names=names)
-    if vocab_size and spec.modality == "text":
-        info = dataclasses.replace(info, vocab_size=vocab_size)
-    model = registry.create_model(spec.name, info)
-    return {
-        "name": spec.name,
-        "family": spec.family,
-        "modality": spec.modality,
-        "description": spec.description,
-        "reference_input": {
-            "input_shape": list(info.input_shape),
-            "num_classes": info.num_classes,
-            **({"vocab_size": info.vocab_size} if spec.modality == "text" else {}),
-        },
-        "parameters": int(model.count_params()),
-        "flops_per_example": flops(
-            model, info.input_shape, "int32" if spec.modality == "text" else "float32"
-        ),
-        "config": cfg_lib.to_dict(spec.config),
-        "recipe": {
-            **cfg_lib.to_dict(TrainConfig()),
-            **spec.recipe,
-            "model": spec.name,
-            "dataset": None,
-        },
-        **(
-            {"pretrain_recipe": {**cfg_lib.to_dict(TrainConfig()), **spec.pretrain_recipe}}
-            if spec.pretrain
-            else {}
-        ),
-    }
+    return models.model_info(name, image_size, num_classes, vocab_size)
 
 
-def flops(model, input_shape: Sequence[int], dtype: str) -> int:
-    """Floating-point operations of one forward pass on one example (a multiply-add counts 2),
-    counted by TensorFlow's profiler on the frozen graph."""
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
+# ---------------------------------------------------------------------------------------------
+# Training: every command that trains runs the one engine with its task
+# ---------------------------------------------------------------------------------------------
+
+
+def train(
+    config: TrainConfig,
+    run_name: str | None = None,
+    runs_dir: str | Path | None = None,
+    *,
+    tpu: str | None = None,
+    download: bool = True,
+    export_to: str | Path | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Train a classifier (``zoo train``); returns the run summary (also metrics.json)."""
+    from zoo import engine
+    from zoo.tasks import get_task
+
+    return engine.train(
+        get_task("classify"),
+        config,
+        run_name,
+        runs_dir,
+        tpu=tpu,
+        download=download,
+        export_to=export_to,
+        console=console,
     )
 
-    fn = tf.function(lambda x: model(x, training=False))
-    concrete = fn.get_concrete_function(tf.TensorSpec([1, *input_shape], dtype))
-    graph_def = convert_variables_to_constants_v2(concrete).graph.as_graph_def()
-    with tf.Graph().as_default() as graph:
-        tf.graph_util.import_graph_def(graph_def, name="")
-        opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-        opts["output"] = "none"
-        result = tf.compat.v1.profiler.profile(graph=graph, cmd="op", options=opts)
-    return int(result.total_float_ops)
+
+def pretrain(
+    config: TrainConfig,
+    run_name: str | None = None,
+    runs_dir: str | Path | None = None,
+    *,
+    tpu: str | None = None,
+    download: bool = True,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Masked-LM pretraining (``zoo pretrain``) of the text of ``config.train_split``."""
+    from zoo import engine
+    from zoo.tasks import get_task
+
+    return engine.train(
+        get_task("mlm"), config, run_name, runs_dir, tpu=tpu, download=download, console=console
+    )
+
+
+def resume(
+    run_dir: str | Path,
+    *,
+    tpu: str | None = None,
+    data_dir: str | None = None,
+    download: bool = True,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Continue a run from its own config.json (``zoo resume``), whatever its task."""
+    from zoo import engine, runs
+    from zoo.tasks import get_task
+
+    run = runs.Run(Path(run_dir))
+    if not run.file(runs.CONFIG).is_file():
+        raise ZooError(
+            f"{run_dir} is not a run directory (no {runs.CONFIG}); `zoo runs` lists runs"
+        )
+    saved = run.config()
+    if data_dir:
+        saved["data_dir"] = data_dir
+    config = cfg_lib.from_dict(TrainConfig, saved, where=str(run.file(runs.CONFIG)))
+    task = get_task(run.record().get("task", "classify"))
+    return engine.train(
+        task, config, run.name, run.path.parent, tpu=tpu, download=download, console=console
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,47 +173,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """Loss, accuracy, top-5, per-class precision/recall/F1 and confusion matrix of a target;
     with ``plot_dir``, PNG plots too (confusion matrix, and training curves for a run)."""
-    from zoo import data, evaluation
-    from zoo.export import load_target
+    from zoo.evaluation import evaluate_target
 
-    tgt = load_target(target)
-    info = tgt.info
-    data_dir = data_dir or tgt.config.get("data_dir")
-    name = dataset or info.name
-    if name != info.name:
-        other = data.inspect(name, data_dir)
-        if (
-            other.modality != info.modality
-            or other.label_names != info.label_names
-            or bool(other.pair_key) != bool(info.pair_key)
-        ):
-            raise ZooError(
-                f"{name} has other classes or inputs than {info.name}, which the "
-                f"target was trained on; evaluate it on {info.name}"
-            )
-        info = dataclasses.replace(
-            info,
-            name=name,
-            input_key=other.input_key,
-            label_key=other.label_key,
-            pair_key=other.pair_key,
-        )
-    builder = data.get_builder(name, data_dir)
-    data.ensure_prepared(builder)
-    split = split or info.test_split
-    raw = data.load_split(builder, info, split, role="test", smoke=smoke, seed=0)
-    ds = data.make_pipeline(raw, info, batch_size=batch_size, training=False, one_hot=False)
-    probs, labels = evaluation.predict_dataset(lambda x: tgt.raw(x)["probabilities"], ds)
-    if len(labels) == 0:
-        raise ZooError(f"split {split!r} of {name} is empty")
-    report = evaluation.classification_report(probs, labels, info.label_names)
-    out = {"target": str(tgt.path), "kind": tgt.kind, "dataset": name, "split": split, **report}
-    if plot_dir:
-        history = Path(tgt.path) / "history.csv" if tgt.kind == "run" else None
-        out["plots"] = write_plots(
-            Path(plot_dir), report, info.label_names, history, default_console(None)
-        )
-    return out
+    return evaluate_target(target, dataset, split, data_dir, batch_size, smoke, plot_dir)
 
 
 def export(
@@ -214,162 +187,21 @@ def export(
     console: Console | None = None,
 ) -> dict[str, Any]:
     """Write ``root/name/version/`` (TF Serving layout) from a run; never overwrites."""
-    import tempfile
+    from zoo.export.savedmodel import export_run
 
-    from zoo import export as export_lib
-    from zoo import runs
-
-    console = default_console(console)
-    run = runs.open_run(run_dir)
-    name = name or run.name
-    runs.check_run_name(name)
-    model_dir = Path(root) / name
-    version = version if version is not None else export_lib.next_version(model_dir)
-    if version < 1:
-        raise ZooError(f"--version must be a positive integer, got {version}")
-    final = model_dir / str(version)
-    if final.exists():
-        raise ZooError(
-            f"export {final} already exists; nothing was overwritten: pass another "
-            "--version or leave it out to take the next free one"
-        )
-    with tempfile.TemporaryDirectory(prefix="zoo-assets-") as assets:
-        module = export_lib.serving_module_for_run(run, Path(assets))
-        check = None
-        if verify:
-            check = lambda path: _verify_export(run, module, path)
-        result = export_lib.write_export(module, final, check)
-    out = {
-        "export_dir": str(final),
-        "name": name,
-        "version": version,
-        "signatures": module.signatures(),
-        "modality": module.modality,
-        "verify": result,
-    }
-    console.print(f"exported {run.name} -> {final}")
-    return out
-
-
-def _verify_export(run, module, path: Path) -> dict[str, Any]:
-    """Reload the written SavedModel and compare it with the Keras model on real examples."""
-    import numpy as np
-    import tensorflow as tf
-
-    from zoo import data
-    from zoo import export as export_lib
-
-    info = export_lib.module_info(run)
-    config = run.config()
-    builder = data.get_builder(info.name, config.get("data_dir"))
-    if not data.is_available(builder):
-        raise ZooError(f"--verify needs {info.name}'s test split, which is not prepared here")
-    raw = data.load_split(builder, info, info.test_split, role="test", smoke=True, seed=0)
-    xs = (
-        np.stack([x for x, _ in raw.take(32).as_numpy_iterator()])
-        if info.modality == "image"
-        else [x for x, _ in raw.take(32).as_numpy_iterator()]
-    )
-    loaded = export_lib.load_saved_model(str(path))
-    if info.modality == "image":
-        expected = module.serve_images(tf.constant(xs))
-        checks = {
-            "serving_images": export_lib.compare(
-                expected, loaded.signatures["serving_images"](images=tf.constant(xs))
-            ),
-            "serving_default": export_lib.compare(
-                expected,
-                loaded.signatures["serving_default"](
-                    image_bytes=tf.constant(export_lib.encode_png(xs))
-                ),
-            ),
-        }
-    else:
-        texts = export_lib.text_inputs(info, np.array(xs, dtype=object))
-        expected = module.serve_text(**texts)
-        checks = {
-            "serving_default": export_lib.compare(
-                expected, loaded.signatures["serving_default"](**texts)
-            )
-        }
-    if not all(c["ok"] for c in checks.values()):
-        raise ZooError(f"export verification failed ({checks}); nothing was written")
-    return checks
+    return export_run(run_dir, root, name, version, verify, console)
 
 
 def predict(target: str | Path, inputs: Sequence[str], top_k: int = 5) -> list[dict[str, Any]]:
     """Top-k classes for image files (image targets) or raw strings (text targets); a
     sentence-pair target reads the strings two at a time, each pair one input."""
-    import numpy as np
-    import tensorflow as tf
+    from zoo import targets
 
-    from zoo.export import load_target
-
-    if not inputs:
-        raise ZooError("nothing to predict: pass image files or texts after the target")
-    if top_k < 1:
-        raise ZooError(f"--top-k must be at least 1, got {top_k}")
-    tgt = load_target(target)
-    if tgt.info.modality == "image":
-        blobs = [_read_image(p) for p in inputs]
-        out = tgt.encoded(blobs)
-    elif tgt.info.pair_key:
-        if len(inputs) % 2:
-            raise ZooError(
-                f"{tgt.path} classifies sentence pairs: pass an even number of texts (first "
-                f"text, second text, ...), got {len(inputs)}"
-            )
-        texts = [_check_text(t) for t in inputs]
-        inputs = [[a, b] for a, b in zip(texts[::2], texts[1::2])]
-        out = tgt.raw(np.array(inputs, dtype=object))
-    else:
-        texts = [_check_text(t) for t in inputs]
-        out = tgt.raw(texts)
-    probs = np.asarray(out["probabilities"])
-    names = tgt.info.label_names
-    results = []
-    for item, p in zip(inputs, probs):
-        order = np.argsort(-p)[: min(top_k, len(names))]
-        results.append(
-            {
-                "input": item,
-                "top": [
-                    {"class": names[i], "class_id": int(i), "probability": float(p[i])}
-                    for i in order
-                ],
-            }
-        )
-    del tf
-    return results
-
-
-def _read_image(path: str) -> bytes:
-    import tensorflow as tf
-
-    p = Path(path)
-    if not p.is_file():
-        raise ZooError(f"image file {path} does not exist")
-    blob = p.read_bytes()
-    try:
-        tf.io.decode_image(blob, expand_animations=False)
-    except (tf.errors.InvalidArgumentError, ValueError):
-        raise ZooError(
-            f"{path} is not an image TensorFlow can decode (JPEG, PNG, GIF, BMP)"
-        ) from None
-    return blob
-
-
-def _check_text(text: str) -> str:
-    if not text.strip():
-        raise ZooError("empty text input: pass the text to classify as an argument")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # bytes that were not UTF-8 arrive as lone surrogates
-        raise ZooError("text input is not valid UTF-8: re-encode it as UTF-8") from None
-    return text
+    return targets.predict(target, inputs, top_k)
 
 
 def prepare_data(name: str, from_dir: str, data_dir: str | None = None) -> dict[str, Any]:
+    """Prepare dataset ``name`` from files already downloaded to ``from_dir`` (no network)."""
     from zoo import data
 
     info = data.prepare_offline(name, from_dir, data_dir)
@@ -395,262 +227,69 @@ def export_tflite(
 ) -> dict[str, Any]:
     """Write ROOT/NAME/tflite-QUANTIZE/ (model.tflite, labels, zoo.json, report.json) and check the
     file against the float SavedModel on the test split through the TFLite interpreter."""
-    import tempfile
+    from zoo.export import tflite
 
-    import numpy as np
-    import tensorflow as tf
-
-    from zoo import data, runs, tflite
-    from zoo import export as export_lib
-    from zoo.preprocess import load_text_encoder
-
-    console = default_console(console)
-    if quantize not in tflite.QUANTIZE:
-        raise ZooError(
-            f"unknown --quantize {quantize!r}; choose one of {', '.join(tflite.QUANTIZE)}"
-        )
-    if calibration_examples < 1 or (eval_examples is not None and eval_examples < 1):
-        raise ZooError("--calibration-examples and --eval-examples must be at least 1")
-    run = runs.open_run(run_dir)
-    name = name or run.name
-    runs.check_run_name(name)
-    out_dir = Path(root) / name / f"tflite-{quantize}"
-    if out_dir.exists():
-        raise ZooError(f"{out_dir} already exists; nothing was overwritten: pass another --name")
-    info = export_lib.module_info(run)
-    builder = data.get_builder(info.name, run.config().get("data_dir"))
-    if not data.is_available(builder):
-        raise ZooError(f"the TFLite check needs {info.name}'s splits, which are not prepared here")
-    model = export_lib.as_float32(export_lib.load_keras_model(run))
-    vectorizer = load_text_encoder(run.preprocessor_dir) if info.modality == "text" else None
-    prep = tflite.preprocess_fn(info, vectorizer)
-
-    # --- Convert (int8 calibrates on training examples) -----------------------------------------
-    calibration = None
-    if quantize == "int8":
-        raw = data.load_split(builder, info, info.train_split, role="train", smoke=False, seed=0)
-        batch = [x for x, _ in raw.take(calibration_examples).as_numpy_iterator()]
-        calibration = list(prep(np.stack(batch) if info.modality == "image" else np.array(batch)))
-    console.print(f"converting {run.name} to TFLite (quantize {quantize})...")
-    content = tflite.convert(model, info, quantize, calibration, int8_io, select_tf_ops)
-    interpreter = tflite.Interpreter(content)
-
-    # --- Compare with the float SavedModel on the test split ------------------------------------
-    test = data.load_split(builder, info, info.test_split, role="test", smoke=False, seed=0)
-    if eval_examples:
-        test = test.take(eval_examples)
-    pairs = list(test.as_numpy_iterator())
-    raw_x = (
-        np.stack([x for x, _ in pairs])
-        if info.modality == "image"
-        else np.array([x for x, _ in pairs], dtype=object)
+    return tflite.export_tflite(
+        run_dir,
+        root,
+        name,
+        quantize,
+        calibration_examples,
+        int8_io,
+        eval_examples,
+        select_tf_ops,
+        console,
     )
-    labels = np.array([y for _, y in pairs], dtype=np.int64)
-    with tempfile.TemporaryDirectory(prefix="zoo-tflite-") as tmp:
-        module = export_lib.ServingModule(
-            model, info, Path(tmp) / "assets", export_lib.run_meta(run), vectorizer
-        )
-        module.write(Path(tmp) / "sm")
-        sm_bytes = tflite.directory_size(Path(tmp) / "sm")
-        sig = export_lib.load_saved_model(str(Path(tmp) / "sm")).signatures
-        if info.modality == "image":
-            ref = lambda x: sig["serving_images"](images=tf.constant(x))["probabilities"]
-        else:
-            ref = lambda x: sig["serving_default"](**export_lib.text_inputs(info, x))[
-                "probabilities"
-            ]
-        console.print(f"checking on {len(labels)} test examples through the interpreter...")
-        report = tflite.compare(interpreter, prep, ref, raw_x, labels)
-    report.update(
-        quantize=quantize,
-        int8_io=int8_io,
-        tflite_bytes=len(content),
-        savedmodel_bytes=sm_bytes,
-        size_ratio=round(sm_bytes / len(content), 2),
-        split=info.test_split,
-    )
-    meta = {
-        **export_lib.run_meta(run),
-        "tflite": report,
-        "input": "float32 images in [0, 1]"
-        if info.modality == "image" and not int8_io
-        else ("uint8 pixels" if info.modality == "image" else "int32 token ids"),
-    }
-    tflite.write(out_dir, content, info, meta, run)
-    runs.write_json(out_dir / tflite.REPORT_FILE, report)
-    console.print(f"exported {run.name} -> {out_dir / tflite.MODEL_FILE}")
-    return {"export_dir": str(out_dir), "file": str(out_dir / tflite.MODEL_FILE), **report}
 
 
 # ---------------------------------------------------------------------------------------------
 # Runs, datasets, doctor
 # ---------------------------------------------------------------------------------------------
 
-RUN_SORT_KEYS = (
-    "name",
-    "model",
-    "dataset",
-    "status",
-    "test_accuracy",
-    "best_val_accuracy",
-    "started",
-)
-
 
 def run_row(run) -> dict[str, Any]:
     """One line of `zoo runs`: what, how far, how good."""
-    from zoo import runs, training
+    from zoo import run_table
 
-    try:
-        config = run.config()
-    except ZooError:
-        config = {}
-    record = run.record()
-    metrics_file = run.file(runs.METRICS)
-    metrics = runs.read_json(metrics_file) if metrics_file.exists() else {}
-    best = training.best_so_far(run.file(runs.HISTORY))
-    done = 0
-    if run.file(runs.HISTORY).exists():
-        done = max(0, len(run.file(runs.HISTORY).read_text().strip().splitlines()) - 1)
-    return {
-        "name": run.name,
-        "path": str(run.path),
-        "task": record.get("task", "classify"),
-        "model": config.get("model"),
-        "dataset": config.get("dataset"),
-        "status": run.status(),
-        "epochs_done": done,
-        "epochs": config.get("epochs"),
-        "best_val_accuracy": best if best > float("-inf") else None,  # masked-token for mlm
-        "test_accuracy": metrics.get("test_accuracy"),
-        "started": record.get("started"),
-        "wall_time_s": metrics.get("wall_time_s"),
-    }
+    return run_table.run_row(run)
 
 
 def list_run_rows(
     runs_dir: str | Path | None = None, pattern: str | None = None, sort: str = "started"
 ) -> list[dict[str, Any]]:
-    from zoo import runs
+    """``run_row`` of every run under ``runs_dir`` matching ``pattern``, sorted by ``sort``
+    (one of ``zoo.run_table.RUN_SORT_KEYS``; prefix - for descending)."""
+    from zoo import run_table
 
-    if sort.lstrip("-") not in RUN_SORT_KEYS:
-        raise ZooError(
-            f"cannot sort by {sort!r}; choose one of {', '.join(RUN_SORT_KEYS)} "
-            "(prefix - for descending)"
-        )
-    root = Path(runs_dir) if runs_dir else runs.default_runs_dir()
-    rows = [run_row(r) for r in runs.list_runs(root, pattern)]
-    key = sort.lstrip("-")
-    rows.sort(
-        key=lambda r: (r[key] is None, r[key] if r[key] is not None else 0),
-        reverse=sort.startswith("-"),
-    )
-    return rows
+    return run_table.list_run_rows(runs_dir, pattern, sort)
 
 
 def show_run(path: str | Path) -> dict[str, Any]:
-    from zoo import runs
+    """``run_row`` of one run with its config, record and metrics."""
+    from zoo import run_table
 
-    run = runs.open_run(path, need_model=False, classifier=False)
-    out = run_row(run)
-    out.update(config=run.config(), record=run.record())
-    metrics = run.file(runs.METRICS)
-    out["metrics"] = runs.read_json(metrics) if metrics.exists() else None
-    return out
+    return run_table.show_run(path)
 
 
 def datasets(pattern: str | None = None, data_dir: str | None = None) -> list[dict[str, Any]]:
-    from zoo import data
+    """Image and text classification datasets of the TFDS catalog matching ``pattern``."""
+    from zoo import catalog
 
-    return data.catalog(pattern, data_dir)
+    return catalog.catalog(pattern, data_dir)
 
 
 def dataset_info(name: str, data_dir: str | None = None) -> dict[str, Any]:
-    from zoo import data
+    """What the zoo reads from dataset ``name``, and whether (which version) it is prepared."""
+    from zoo import catalog, data
 
     info = data.inspect(name, data_dir)
-    row = data.describe(name, data_dir) or {}
+    row = catalog.describe(name, data_dir) or {}
     return {**info.to_json(), "prepared": row.get("prepared", False), "version": row.get("version")}
 
 
 def doctor(data_dir: str | None = None) -> dict[str, Any]:
     """Versions, devices, data directory and prepared datasets, each with a verdict. Makes no
     network requests: prepared datasets are found by reading the data directory."""
-    import os
-    import platform
+    from zoo import doctor as checks
 
-    import keras
-    import tensorflow as tf
-    import tensorflow_datasets as tfds
-
-    from zoo import __version__
-
-    checks = []
-
-    def check(name, value, ok, advice="", note=""):
-        """``advice`` is shown when the check fails, ``note`` always."""
-        checks.append(
-            {
-                "check": name,
-                "value": value,
-                "ok": bool(ok),
-                "advice": note or ("" if ok else advice),
-            }
-        )
-
-    py = platform.python_version()
-    check("python", py, tuple(map(int, py.split(".")[:2])) >= (3, 10), "use Python 3.10+")
-    check("zoo", __version__, True)
-    check(
-        "tensorflow",
-        tf.__version__,
-        tf.__version__.startswith("2.21"),
-        "the zoo is tested with TensorFlow 2.21",
-    )
-    check("keras", keras.__version__, keras.__version__.startswith("3."), "the zoo needs Keras 3")
-    check("tensorflow_datasets", tfds.__version__, True)
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    tpus = [d.name for d in tf.config.list_logical_devices("TPU")]
-    cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
-    check(
-        "devices",
-        {"CPU": len(cpus), "GPU": len(gpus), "TPU": len(tpus)},
-        True,
-        note="" if gpus or tpus else "no GPU/TPU visible: training runs on the CPU",
-    )
-    from zoo import distribute
-
-    default = tf.distribute.get_strategy()
-    auto = {m: distribute.resolve_precision("auto", default, m) for m in ("image", "text")}
-    check("precision_auto", auto, True, note="what --precision auto picks on this machine")
-    root = Path(
-        data_dir or os.environ.get("TFDS_DATA_DIR") or Path.home() / "tensorflow_datasets"
-    ).expanduser()
-    check(
-        "data_dir",
-        str(root),
-        root.is_dir(),
-        "does not exist yet: `zoo data prepare` or a first download creates it",
-    )
-    # <root>/<name>[/<config>]/<version>/dataset_info.json: the name is all but the version.
-    prepared = (
-        sorted(
-            {
-                "/".join(p.parent.relative_to(root).parts[:-1])
-                for p in root.glob("**/dataset_info.json")
-                if "incomplete" not in str(p)
-            }
-        )
-        if root.is_dir()
-        else []
-    )
-    check(
-        "prepared_datasets",
-        prepared,
-        True,
-        note=""
-        if prepared
-        else "none: datasets would be downloaded on first use, or prepare "
-        "them offline with `zoo data prepare NAME --from DIR`",
-    )
-    return {"ok": all(c["ok"] for c in checks), "checks": checks}
+    return checks.doctor(data_dir)

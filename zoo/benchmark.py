@@ -19,9 +19,10 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import config as cfg_lib
-from zoo import distribute, registry, training
+from zoo import distribute, engine, registry
 from zoo.data import reference_info
 from zoo.errors import ZooError
+from zoo.tasks import TrainingData, get_task
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -93,16 +94,13 @@ def run(
             "strategy": strategy_name,
         },
     )
-    strategy = distribute.create_strategy(config.strategy)
-    precision = distribute.resolve_precision(precision, strategy, spec.modality)
-    distribute.set_precision(precision)
-    jit = distribute.resolve_xla(xla, strategy)
-    report = distribute.report(strategy, batch, precision, jit)
+    # The step `zoo train` runs: the engine's setup and the classification task's compile.
+    hw = engine.setup(config.runtime, spec.modality)
     x, y = synthetic(info, batch * 8)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(batch).prefetch(-1)
-    with strategy.scope():
-        model = registry.create_model(spec.name, info)
-        training.compile_model(model, config, info.num_classes, warmup + steps, jit)
+    inputs = TrainingData(info=info, examples=batch * 8, train=lambda first: ds, val=None)
+    model = engine.build_model(get_task("classify"), spec, inputs, config, hw, warmup + steps)
+    jit, report = hw.jit, hw.report
     timer = StepTimer()
     model.fit(ds, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[timer])
     train_times = timer.times[warmup:]

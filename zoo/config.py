@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -68,23 +69,108 @@ class TrainConfig:
         _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("xla", self.xla, XLA_MODES)
         _check_choice("standardize", self.standardize, STANDARDIZE)
-        for name in (
-            "epochs",
-            "batch_size",
-            "steps_per_execution",
-            "max_tokens",
-            "sequence_length",
-        ):
-            if getattr(self, name) < 1:
-                raise ZooError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0:
-            raise ZooError(f"learning_rate must be positive, got {self.learning_rate}")
-        if not 0 < self.val_fraction < 1:
-            raise ZooError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ZooError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.image_size is not None and self.image_size < 8:
-            raise ZooError(f"image_size must be at least 8 pixels, got {self.image_size}")
+        for name, bounds in RANGES.items():
+            check_range(name, getattr(self, name), *bounds)
+
+    # The groups the engine passes around (the flat form is what files and flags use).
+    @property
+    def data_config(self) -> DataConfig:
+        return _group(DataConfig, self)
+
+    @property
+    def optimization(self) -> OptimizationConfig:
+        return _group(OptimizationConfig, self)
+
+    @property
+    def runtime(self) -> RuntimeConfig:
+        return _group(RuntimeConfig, self)
+
+
+# name: (low, high, low included, high included). Integers are bounded too: a value TensorFlow
+# cannot hold is an error here, not a traceback later.
+RANGES: dict[str, tuple] = {
+    "epochs": (1, 100_000, True, True),
+    "batch_size": (1, 1 << 20, True, True),
+    "learning_rate": (0.0, 10.0, False, True),
+    "momentum": (0.0, 1.0, True, False),
+    "weight_decay": (0.0, 1.0, True, True),
+    "warmup_epochs": (0.0, 100_000.0, True, True),
+    "label_smoothing": (0.0, 1.0, True, False),
+    "image_size": (8, 4096, True, True),
+    "max_tokens": (1, 10_000_000, True, True),
+    "sequence_length": (1, 100_000, True, True),
+    "val_fraction": (0.0, 1.0, False, False),
+    "seed": (0, 2**31 - 1, True, True),
+    "early_stopping": (0, 100_000, True, True),
+    "steps_per_execution": (1, 100_000, True, True),
+}
+
+
+def check_range(name: str, value, low, high, low_in: bool = True, high_in: bool = True) -> None:
+    """ZooError naming the value, the allowed range and the flag unless low <= value <= high
+    (bounds included or not) and finite. ``None`` (an unset optional) passes."""
+    if value is None:
+        return
+    try:
+        ok = math.isfinite(value) and (value >= low if low_in else value > low)
+    except (OverflowError, TypeError):
+        ok = False
+    ok = ok and (value <= high if high_in else value < high)
+    if not ok:
+        interval = f"{'[' if low_in else '('}{low}, {high}{']' if high_in else ')'}"
+        flag = "--" + name.replace("_", "-")
+        raise ZooError(f"{name} must be in {interval}, got {value!r} (set it with {flag})")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What the input pipelines depend on."""
+
+    dataset: str
+    data_dir: str | None
+    train_split: str | None
+    val_fraction: float
+    batch_size: int
+    image_size: int | None
+    augment: str
+    max_tokens: int
+    sequence_length: int
+    standardize: str
+    smoke: bool
+    seed: int
+
+
+@dataclass(frozen=True)
+class OptimizationConfig:
+    """What the optimizer, schedule, loss and stopping rule depend on."""
+
+    epochs: int
+    batch_size: int
+    optimizer: str
+    learning_rate: float
+    momentum: float
+    weight_decay: float
+    schedule: str
+    warmup_epochs: float
+    label_smoothing: float
+    early_stopping: int
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Where and how the steps run."""
+
+    strategy: str
+    precision: str
+    xla: str
+    steps_per_execution: int
+    deterministic: bool
+    seed: int
+    batch_size: int
+
+
+def _group(cls: type, config: TrainConfig):
+    return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -141,14 +141,31 @@ def patch_keras_for_multi_worker() -> None:
     trainer.reduce_per_replica = reduce_per_replica
 
 
-def worker_dir(run_name: str, strategy) -> str:
+def cluster_task() -> tuple[str, int] | None:
+    """(task type, index) of this process in a multi-worker job (TF_CONFIG), else None. Read
+    before any strategy exists, so the run's lock can be taken first."""
+    try:
+        task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task") or {}
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    if not isinstance(task, dict) or not task.get("type"):
+        return None
+    return str(task["type"]), int(task.get("index", 0))
+
+
+def is_chief_task() -> bool:
+    """True unless this process is a worker other than the chief (worker 0 without a chief)."""
+    task = cluster_task()
+    return task is None or task[0] == "chief" or task == ("worker", 0)
+
+
+def worker_dir(run_name: str) -> str:
     """A stable scratch directory for a non-chief worker: the same path after a restart, so its
-    backup resumes with the chief's, and never inside the shared runs directory."""
+    state resumes with the chief's, and never inside the shared runs directory."""
     import tempfile
 
-    resolver = getattr(strategy, "cluster_resolver", None)
-    task = f"{getattr(resolver, 'task_type', 'worker')}{getattr(resolver, 'task_id', 0)}"
-    path = os.path.join(tempfile.gettempdir(), "zoo-workers", f"{run_name}-{task}")
+    kind, index = cluster_task() or ("worker", 0)
+    path = os.path.join(tempfile.gettempdir(), "zoo-workers", f"{run_name}-{kind}{index}")
     os.makedirs(path, exist_ok=True)
     return path
 

@@ -10,6 +10,7 @@ class ZooError(Exception):
     """A mistake in the user's input (name, option, file): one line naming the problem and the fix."""
 
     exit_code = 2
+    prefix = "Error"  # how the CLI starts the line
 
 
 def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> str:

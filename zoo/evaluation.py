@@ -1,11 +1,72 @@
-"""Classification metrics from predicted probabilities: loss, accuracy, top-5, per class, confusion."""
+"""Classification metrics from predicted probabilities: loss, accuracy, top-5, per class, confusion;
+and ``evaluate_target``, which computes them for a run or an export on a dataset split."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from zoo.errors import ZooError
+
+
+def evaluate_target(
+    target: str | Path,
+    dataset: str | None = None,
+    split: str | None = None,
+    data_dir: str | None = None,
+    batch_size: int = 256,
+    smoke: bool = False,
+    plot_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Loss, accuracy, top-5, per-class precision/recall/F1 and confusion matrix of a target;
+    with ``plot_dir``, PNG plots too (confusion matrix, and training curves for a run)."""
+    from zoo import data
+    from zoo.plots import write_plots
+    from zoo.progress import default_console
+    from zoo.targets import load_target
+
+    tgt = load_target(target)
+    info = tgt.info
+    data_dir = data_dir or tgt.config.get("data_dir")
+    name = dataset or info.name
+    if name != info.name:
+        other = data.inspect(name, data_dir)
+        if (
+            other.modality != info.modality
+            or other.label_names != info.label_names
+            or bool(other.pair_key) != bool(info.pair_key)
+        ):
+            raise ZooError(
+                f"{name} has other classes or inputs than {info.name}, which the "
+                f"target was trained on; evaluate it on {info.name}"
+            )
+        info = dataclasses.replace(
+            info,
+            name=name,
+            input_key=other.input_key,
+            label_key=other.label_key,
+            pair_key=other.pair_key,
+        )
+    builder = data.get_builder(name, data_dir)
+    data.ensure_prepared(builder)
+    split = split or info.test_split
+    raw = data.load_split(builder, info, split, role="test", smoke=smoke, seed=0)
+    ds = data.make_pipeline(raw, info, batch_size=batch_size, training=False, one_hot=False)
+    probs, labels = predict_dataset(lambda x: tgt.raw(x)["probabilities"], ds)
+    if len(labels) == 0:
+        raise ZooError(f"split {split!r} of {name} is empty")
+    report = classification_report(probs, labels, info.label_names)
+    out = {"target": str(tgt.path), "kind": tgt.kind, "dataset": name, "split": split, **report}
+    if plot_dir:
+        history = Path(tgt.path) / "history.csv" if tgt.kind == "run" else None
+        out["plots"] = write_plots(
+            Path(plot_dir), report, info.label_names, history, default_console(None)
+        )
+    return out
 
 
 def predict_dataset(predict: Callable, ds) -> tuple[np.ndarray, np.ndarray]:

@@ -82,3 +82,15 @@ def confusion_matrix(
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def write_plots(folder: Path, metrics: dict, names, history: Path | None, console) -> list[str]:
+    """Training curves and confusion matrix as PNG files (needs matplotlib: the plots extra)."""
+    if not available():
+        console.print("note: no plots (install matplotlib: pip install 'zoo[plots]')")
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    out = [confusion_matrix(metrics["confusion_matrix"], names, folder / "confusion.png")]
+    if history is not None and history.exists():
+        out.append(training_curves(history, folder / "curves.png"))
+    return [str(p) for p in out]

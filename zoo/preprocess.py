@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from zoo.tokens import CLS_ID, MASK_ID, PAD_ID, SEP_ID, SPECIAL_TOKENS, UNK_ID  # noqa: F401
+
 
 def resize_image(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     """Resize one uint8 image (H, W, C) to ``size``, keeping uint8 (the cacheable form)."""
@@ -116,8 +118,6 @@ def load_vectorizer(directory):
 # Text for BERT-style models: a WordPiece vocabulary learned from the training text
 # ---------------------------------------------------------------------------------------------
 
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(5)
 WORDPIECE_CONFIG = "wordpiece.json"
 
 

@@ -10,6 +10,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 
+def default_console(console: Console | None) -> Console:
+    """The console to print to: the caller's, or stderr (stdout may carry --json)."""
+    return console or Console(stderr=True, highlight=False)
+
+
 def format_metrics(logs: dict) -> str:
     order = ["loss", "accuracy", "top5", "val_loss", "val_accuracy", "val_top5"]
     keys = [k for k in order if k in logs] + sorted(k for k in logs if k not in order)

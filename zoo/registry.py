@@ -41,6 +41,12 @@ class ModelSpec:
     tokenizer: str = "words"  # text: "words" (TextVectorization) or "wordpiece" (BERT)
     pretrain_recipe: dict = field(default_factory=dict)  # TrainConfig defaults for pretraining
 
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks (``zoo.tasks``) this variant trains for: classification, and its
+        pretraining task if it has one."""
+        return ("classify", *([self.pretrain] if self.pretrain else []))
+
 
 def register_model(
     *,

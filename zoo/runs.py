@@ -1,11 +1,16 @@
-"""Run directories: layout, status, resume checks and listing.
+"""Run directories: the ``Run`` that owns one, its lock, atomic files, status and listing.
 
 ``runs/<run-name>/`` holds everything needed to evaluate, resume or export a run without the
-original command line (see README "Run directory").
+original command line (README "Run directory"). A training process holds the run's lock for its
+whole life: an OS file lock, so the kernel releases it when the process dies and a killed run
+never blocks its rerun. Every file the zoo owns is written atomically (temporary file +
+``os.replace``) and read back through ``read_json``, which turns damage into one line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import platform
@@ -13,7 +18,8 @@ import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +33,8 @@ CONFIG, DATASET, RUN, METRICS, HISTORY, MODEL = (
     "history.csv",
     "model.keras",
 )
+DISTRIBUTE, LOCK = "distribute.json", ".lock"
+STATUSES = ("created", "running", "interrupted", "failed", "finished")
 
 
 def default_runs_dir() -> Path:
@@ -43,52 +51,166 @@ def check_run_name(name: str) -> None:
         raise ZooError(f"run name {name!r} may only hold letters, digits, '_', '.' and '-'")
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (a crash never leaves half a file behind)."""
-    tmp = path.with_name(path.name + ".tmp")
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+# ---------------------------------------------------------------------------------------------
+# Atomic writes, one reader
+# ---------------------------------------------------------------------------------------------
+
+
+def disk_error(path: Path, e: OSError) -> ZooError:
+    """The one-line error for a failed write (full disk, read-only file system, ...)."""
+    why = e.strerror or str(e) or type(e).__name__
+    hint = " (is the disk full?)" if e.errno in (errno.ENOSPC, errno.EDQUOT, None) else ""
+    return ZooError(f"cannot write {path}: {why}{hint}")
+
+
+def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
+    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it over ``path``:
+    readers see the old file or the new one, never half of one. The temporary name keeps the
+    suffix (Keras picks its format from it)."""
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
     try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+        write(tmp)
         os.replace(tmp, path)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise ZooError(f"cannot write {path}: {e.strerror or e} (is the disk full?)") from None
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise disk_error(path, e) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
-def read_json(path: Path) -> Any:
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (a crash never leaves half a file behind)."""
+    text = json.dumps(data, indent=2, default=str) + "\n"
+    write_atomic(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def read_json(path: Path, expect: type = object, fix: str = "") -> Any:
+    """JSON from a file the zoo wrote; missing, unreadable, not JSON or not of the ``expect``ed
+    type is a one-line ZooError naming the file (and ``fix`` when given)."""
+    path = Path(path)
+    tail = f"; {fix}" if fix else ""
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ZooError(f"{path} is missing") from None
+        raise ZooError(f"{path} is missing{tail}") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ZooError(f"{path} is corrupted (not valid JSON)") from None
+        raise ZooError(f"{path} is corrupted (not valid JSON){tail}") from None
+    except OSError as e:
+        raise ZooError(f"cannot read {path}: {e.strerror or e}{tail}") from None
+    if expect is not object and not isinstance(data, expect):
+        kind = {dict: "an object", list: "a list"}.get(expect, expect.__name__)
+        raise ZooError(f"{path} is corrupted (expected {kind}){tail}")
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# The lock
+# ---------------------------------------------------------------------------------------------
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``<run>/.lock`` holding the owner's pid. Released by the kernel
+    when the process dies; removed on release, so a finished run leaves no lock file behind.
+    A waiter that locked a file removed meanwhile notices the changed inode and tries again."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.fd: int | None = None
+
+    def acquire(self, what: str) -> None:
+        import fcntl
+
+        for _ in range(10):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise ZooError(
+                    f"{what} is in use by another process (pid {holder}); wait for it to end "
+                    "or pick another --run-name"
+                ) from None
+            if self._same_file(fd):
+                os.ftruncate(fd, 0)
+                os.write(fd, str(os.getpid()).encode())
+                self.fd = fd
+                return
+            os.close(fd)  # the file was removed by its last owner: lock the new one
+        raise ZooError(f"could not lock {self.path}; try again")
+
+    def _same_file(self, fd: int) -> bool:
+        try:
+            return os.stat(self.path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            return False
+
+    def valid(self) -> bool:
+        """False once the lock file (or its directory) was removed or replaced under us."""
+        return self.fd is not None and self._same_file(self.fd)
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        if self._same_file(self.fd):
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+        os.close(self.fd)  # closing drops the flock
+        self.fd = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs
+# ---------------------------------------------------------------------------------------------
 
 
 @dataclass
 class Run:
-    """A run directory on disk."""
+    """A run directory. ``work`` is where training state goes: the run directory itself on the
+    chief, a stable scratch directory on other workers of a multi-worker job."""
 
     path: Path
+    work: Path | None = None
+    lock: RunLock | None = field(default=None, repr=False)
+    active: bool = False  # this process started (or resumed) training in it
+
+    def __post_init__(self):
+        self.path = Path(self.path)
+        self.work = Path(self.work) if self.work is not None else self.path
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def chief(self) -> bool:
+        return self.work == self.path
 
     def file(self, name: str) -> Path:
         return self.path / name
 
     @property
     def checkpoints(self) -> Path:
-        return self.path / "checkpoints"
+        return self.work / "checkpoints"
 
     @property
     def preprocessor_dir(self) -> Path:
         return self.path / "preprocessor"
 
     def config(self) -> dict[str, Any]:
-        return read_json(self.file(CONFIG))
+        return read_json(self.file(CONFIG), dict, "delete the run directory and retrain")
 
     def record(self) -> dict[str, Any]:
-        return read_json(self.file(RUN)) if self.file(RUN).exists() else {}
+        if not self.file(RUN).exists():
+            return {}
+        return read_json(self.file(RUN), dict, "delete the run directory and retrain")
 
     def update_record(self, **fields: Any) -> None:
         write_json(self.file(RUN), {**self.record(), **fields})
@@ -99,19 +221,59 @@ class Run:
         status = rec.get("status", "created")
         if status == "running" and not _alive(rec.get("pid")):
             return "interrupted"
-        return status
+        return status if status in STATUSES else "created"
+
+    def exists(self) -> bool:
+        """Still there: False once the directory was removed (or replaced) under a training."""
+        if self.lock is not None:
+            return self.lock.valid()
+        return self.work.is_dir()
+
+    def mark(self, status: str, **fields: Any) -> None:
+        """Record the status on the chief; never recreates a directory removed under us."""
+        if self.chief and self.exists():
+            self.update_record(status=status, **fields)
 
 
 def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int):
+    if not isinstance(pid, int) or pid <= 0:
         return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except (PermissionError, OverflowError):
+        return isinstance(pid, int)
     return True
+
+
+@contextlib.contextmanager
+def owned(path: Path, work: Path | None = None) -> Iterator[Run]:
+    """The run at ``path`` with its lock held (chief) for the block. A directory made here and
+    left empty (the run failed before writing anything) is removed again."""
+    run = Run(path, work)
+    if not run.chief:  # other workers never write the run directory
+        Path(run.work).mkdir(parents=True, exist_ok=True)
+        yield run
+        return
+    if run.path.exists() and not run.path.is_dir():
+        raise ZooError(f"{run.path} exists and is not a directory; pick another --run-name")
+    made = [p for p in (run.path, *run.path.parents) if not p.exists()]
+    try:
+        run.path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # e.g. a dangling symlink
+        raise ZooError(f"{run.path} exists and is not a directory; pick another --run-name")
+    except OSError as e:
+        raise disk_error(run.path, e) from None
+    run.lock = RunLock(run.path / LOCK)
+    run.lock.acquire(f"run {run.name}")
+    try:
+        yield run
+    finally:
+        run.lock.release()
+        for folder in made:  # innermost first; only empty folders go (nothing was written)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def open_run(path: str | Path, need_model: bool = True, classifier: bool = True) -> Run:
@@ -124,10 +286,9 @@ def open_run(path: str | Path, need_model: bool = True, classifier: bool = True)
         raise ZooError(f"{p} is not a run directory (no {CONFIG}); pass runs/<run-name>")
     run = Run(p)
     if need_model and not (p / MODEL).exists():
-        status = run.status()
         raise ZooError(
-            f"run {p} has no trained model yet (status: {status}); rerun its `zoo train` command "
-            "with the same --run-name to resume it"
+            f"run {p} has no trained model yet (status: {run.status()}); resume it with "
+            f"`zoo resume {p}`"
         )
     if classifier and run.record().get("task") == "mlm":
         model = run.config().get("model", "MODEL")

@@ -45,7 +45,7 @@ def _layers(model):
 
 def init_from(model, run, target_family: str) -> int:
     """Copy the weights of ``run``'s model into ``model``'s same-named layers; -> layers loaded."""
-    from zoo.export import load_keras_model
+    from zoo.targets import load_keras_model
 
     source_model = run.config().get("model", "")
     source_family = registry.get_spec(source_model).family if source_model else "?"

@@ -20,8 +20,8 @@ from keras import layers, ops
 
 from zoo.models.layers import classifier_head
 from zoo.models.transformer import PaddingMask, PositionEmbedding, encoder, pool_sequence
-from zoo.preprocess import SEP_ID
 from zoo.registry import register_model
+from zoo.tokens import SEP_ID
 
 
 @keras.saving.register_keras_serializable(package="zoo")

@@ -1,10 +1,8 @@
 """TFLite (LiteRT) export with post-training quantization, checked through the interpreter.
 
-The .tflite model takes the *preprocessed* input: float32 images in [0, 1] of the model's size
-(or, with ``--int8-io``, raw uint8/int8 pixels) and int32 token ids for text. The zoo applies
-the same preprocessing as training before calling the interpreter (resize and scale for images;
-the run's TextVectorization vocabulary, shipped beside the file, for text): TFLite's builtin
-ops have no string tokenizer, so keeping it outside keeps the file runnable on plain LiteRT.
+Conversion of the Keras model to a .tflite flatbuffer and ``export_tflite``, which writes
+ROOT/NAME/tflite-QUANTIZE/ from a run and compares the file with the float SavedModel on the
+test split; ``zoo.export.litert`` runs the file and prepares its input.
 """
 
 from __future__ import annotations
@@ -21,13 +19,15 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+from rich.console import Console
 
-from zoo import preprocess
+from zoo import data, runs, targets
 from zoo.data import DatasetInfo
 from zoo.errors import ZooError
-
-QUANTIZE = ("none", "dynamic", "float16", "int8")
-MODEL_FILE, REPORT_FILE = "model.tflite", "report.json"
+from zoo.export.litert import MODEL_FILE, QUANTIZE, REPORT_FILE, Interpreter, preprocess_fn
+from zoo.export.serving import ServingModule, load_saved_model, text_inputs
+from zoo.preprocess import load_text_encoder
+from zoo.progress import default_console
 
 
 def _saved_model(model, info: DatasetInfo, path: Path) -> None:
@@ -115,71 +115,6 @@ def _explain(message: str, select_tf_ops: bool) -> str:
     return f"the TFLite converter cannot handle {what}{where} ({first}); {hint}"
 
 
-class Interpreter:
-    """Runs a .tflite file one example at a time, handling quantized inputs and outputs."""
-
-    def __init__(self, content: bytes | str | Path):
-        if isinstance(content, (str, Path)):
-            content = Path(content).read_bytes()
-        try:
-            self.interpreter = _interpreter_class()(model_content=content, num_threads=2)
-            self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
-            raise ZooError(
-                f"cannot load the TFLite model ({str(e).splitlines()[0][:120]}); "
-                "it may need --select-tf-ops or be corrupted"
-            ) from None
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        out = []
-        for x in np.asarray(batch):
-            self.interpreter.set_tensor(self.input["index"], self._quantize(x[None]))
-            self.interpreter.invoke()
-            out.append(self._dequantize(self.interpreter.get_tensor(self.output["index"]))[0])
-        return np.stack(out) if out else np.zeros((0, 0), np.float32)
-
-    def _quantize(self, x: np.ndarray) -> np.ndarray:
-        dtype = self.input["dtype"]
-        scale, zero = self.input["quantization"]
-        if dtype in (np.uint8, np.int8) and scale:
-            info = np.iinfo(dtype)
-            return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
-        return x.astype(dtype)
-
-    def _dequantize(self, y: np.ndarray) -> np.ndarray:
-        scale, zero = self.output["quantization"]
-        if self.output["dtype"] in (np.uint8, np.int8) and scale:
-            return (y.astype(np.float32) - zero) * scale
-        return y.astype(np.float32)
-
-
-def _interpreter_class():
-    """LiteRT's interpreter (ai-edge-litert), the maintained successor of tf.lite.Interpreter,
-    which TensorFlow now marks deprecated; tf.lite's where LiteRT is not installed."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter as LiteRTInterpreter
-    except ImportError:
-        return tf.lite.Interpreter
-    return LiteRTInterpreter
-
-
-def preprocess_fn(info: DatasetInfo, vectorizer=None):
-    """raw batch (uint8 images of any size / strings) -> the .tflite model's input."""
-    if info.modality == "image":
-        size = tuple(info.input_shape[:2])
-
-        def images(batch):
-            batch = tf.convert_to_tensor(batch, tf.uint8)
-            if tuple(batch.shape[1:3]) != size:
-                batch = preprocess.resize_image(batch, size)
-            return preprocess.prepare_images(batch).numpy()
-
-        return images
-    return lambda batch: vectorizer(tf.convert_to_tensor(batch, tf.string)).numpy().astype(np.int32)
-
-
 def write(out_dir: Path, content: bytes, info: DatasetInfo, meta: dict, run) -> None:
     """model.tflite + labels.txt + zoo.json (+ the vocabulary for text), written atomically."""
     if out_dir.exists():
@@ -227,3 +162,112 @@ def compare(
 
 def directory_size(path: Path) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+# ---------------------------------------------------------------------------------------------
+# Export a run and check the file against the float SavedModel
+# ---------------------------------------------------------------------------------------------
+
+
+def export_tflite(
+    run_dir: str | Path,
+    root: str | Path = "saved_models",
+    name: str | None = None,
+    quantize: str = "none",
+    calibration_examples: int = 200,
+    int8_io: bool = False,
+    eval_examples: int | None = None,
+    select_tf_ops: bool = False,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Write ROOT/NAME/tflite-QUANTIZE/ (model.tflite, labels, zoo.json, report.json) and check the
+    file against the float SavedModel on the test split through the TFLite interpreter."""
+    console = default_console(console)
+    if quantize not in QUANTIZE:
+        raise ZooError(f"unknown --quantize {quantize!r}; choose one of {', '.join(QUANTIZE)}")
+    if calibration_examples < 1 or (eval_examples is not None and eval_examples < 1):
+        raise ZooError("--calibration-examples and --eval-examples must be at least 1")
+    run = runs.open_run(run_dir)
+    name = name or run.name
+    runs.check_run_name(name)
+    out_dir = Path(root) / name / f"tflite-{quantize}"
+    if out_dir.exists():
+        raise ZooError(f"{out_dir} already exists; nothing was overwritten: pass another --name")
+    info = targets.module_info(run)
+    builder = data.get_builder(info.name, run.config().get("data_dir"))
+    if not data.is_available(builder):
+        raise ZooError(f"the TFLite check needs {info.name}'s splits, which are not prepared here")
+    model = targets.as_float32(targets.load_keras_model(run))
+    targets.check_finite(model, f"run {run.path}")
+    vectorizer = load_text_encoder(run.preprocessor_dir) if info.modality == "text" else None
+    prep = preprocess_fn(info, vectorizer)
+
+    calibration = None  # int8 calibrates on training examples
+    if quantize == "int8":
+        calibration = _calibration(builder, info, prep, calibration_examples)
+    console.print(f"converting {run.name} to TFLite (quantize {quantize})...")
+    content = convert(model, info, quantize, calibration, int8_io, select_tf_ops)
+    interpreter = Interpreter(content)
+
+    raw_x, labels = _test_examples(builder, info, eval_examples)
+    report, sm_bytes = _check(
+        run, model, info, vectorizer, interpreter, prep, raw_x, labels, console
+    )
+    report.update(
+        quantize=quantize,
+        int8_io=int8_io,
+        tflite_bytes=len(content),
+        savedmodel_bytes=sm_bytes,
+        size_ratio=round(sm_bytes / len(content), 2),
+        split=info.test_split,
+    )
+    meta = {
+        **targets.run_meta(run),
+        "tflite": report,
+        "input": "float32 images in [0, 1]"
+        if info.modality == "image" and not int8_io
+        else ("uint8 pixels" if info.modality == "image" else "int32 token ids"),
+    }
+    write(out_dir, content, info, meta, run)
+    runs.write_json(out_dir / REPORT_FILE, report)
+    console.print(f"exported {run.name} -> {out_dir / MODEL_FILE}")
+    return {"export_dir": str(out_dir), "file": str(out_dir / MODEL_FILE), **report}
+
+
+def _calibration(builder, info: DatasetInfo, prep, examples: int) -> list:
+    """``examples`` training inputs, preprocessed, for int8 calibration."""
+    raw = data.load_split(builder, info, info.train_split, role="train", smoke=False, seed=0)
+    batch = [x for x, _ in raw.take(examples).as_numpy_iterator()]
+    return list(prep(np.stack(batch) if info.modality == "image" else np.array(batch)))
+
+
+def _test_examples(builder, info: DatasetInfo, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Raw test inputs (uint8 images / strings) and their labels, the first ``limit`` if given."""
+    test = data.load_split(builder, info, info.test_split, role="test", smoke=False, seed=0)
+    if limit:
+        test = test.take(limit)
+    pairs = list(test.as_numpy_iterator())
+    raw_x = (
+        np.stack([x for x, _ in pairs])
+        if info.modality == "image"
+        else np.array([x for x, _ in pairs], dtype=object)
+    )
+    return raw_x, np.array([y for _, y in pairs], dtype=np.int64)
+
+
+def _check(
+    run, model, info, vectorizer, interpreter, prep, raw_x, labels, console
+) -> tuple[dict[str, Any], int]:
+    """``compare``'s report of ``interpreter`` against the float SavedModel, written to a
+    temporary folder, on the raw test examples; and the SavedModel's size in bytes."""
+    with tempfile.TemporaryDirectory(prefix="zoo-tflite-") as tmp:
+        module = ServingModule(model, info, Path(tmp) / "assets", targets.run_meta(run), vectorizer)
+        module.write(Path(tmp) / "sm")
+        sm_bytes = directory_size(Path(tmp) / "sm")
+        sig = load_saved_model(str(Path(tmp) / "sm")).signatures
+        if info.modality == "image":
+            ref = lambda x: sig["serving_images"](images=tf.constant(x))["probabilities"]
+        else:
+            ref = lambda x: sig["serving_default"](**text_inputs(info, x))["probabilities"]
+        console.print(f"checking on {len(labels)} test examples through the interpreter...")
+        return compare(interpreter, prep, ref, raw_x, labels), sm_bytes

@@ -1,0 +1,93 @@
+"""The callbacks every training run gets, in the order they must run at an epoch's end:
+guard (signals, non-finite numbers, a vanished run directory) first, so nothing is written for
+a bad epoch; best weights, history and TensorBoard next; the resume state last, so a state on
+disk always means everything of that epoch was written."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import keras
+
+from zoo import checkpoints, training
+from zoo.errors import ZooError
+from zoo.interrupts import Interrupted, StopRequest
+
+
+class Guard(keras.callbacks.Callback):
+    """Stops at a step boundary on SIGINT/SIGTERM; a non-finite loss or validation loss stops
+    the run naming epoch and step; a run directory removed under the run stops it before any
+    callback could recreate part of it."""
+
+    def __init__(self, run, stop: StopRequest):
+        super().__init__()
+        self.run, self.stop, self.epoch = run, stop, 0
+
+    def on_train_begin(self, logs=None):
+        self.stop.in_fit = True
+
+    def on_train_end(self, logs=None):
+        self.stop.in_fit = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.stop.signum is not None:
+            raise Interrupted(self.stop.signum)
+        self._finite(logs, "loss", f"at epoch {self.epoch + 1}, step {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.run.exists():
+            raise ZooError(
+                f"run directory {self.run.path} was removed during training; nothing more was "
+                "written: start the run again"
+            )
+        self._finite(logs, "val_loss", f"after epoch {epoch + 1}")
+
+    def _finite(self, logs, key: str, when: str) -> None:
+        value = (logs or {}).get(key)
+        if value is not None and not math.isfinite(float(value)):
+            what = "validation loss" if key.startswith("val") else "loss"
+            raise ZooError(
+                f"training diverged: the {what} is {float(value)} {when} of run {self.run.name}; "
+                "lower --learning-rate, add --warmup-epochs or use --precision float32, and "
+                "train again with another --run-name"
+            )
+
+
+class SaveState(keras.callbacks.Callback):
+    """The resume state after every epoch (``zoo.checkpoints``)."""
+
+    def __init__(self, folder: Path, stop: StopRequest):
+        super().__init__()
+        self.folder, self.stop = folder, stop
+
+    def on_epoch_end(self, epoch, logs=None):
+        checkpoints.save(self.model, self.folder, epoch + 1)
+        self.stop.check()  # a signal that arrived during the epoch-end writes
+
+
+def standard(run, stop: StopRequest, monitor: str, early_stopping: int, extra=()) -> list:
+    """Guard, best checkpoint, history, TensorBoard, early stopping, ``extra``, resume state."""
+    work = run.work
+    ckpt = run.checkpoints
+    ckpt.mkdir(parents=True, exist_ok=True)
+    best = keras.callbacks.ModelCheckpoint(
+        str(ckpt / "best.weights.h5"),
+        monitor=monitor,
+        mode="max",
+        save_best_only=True,
+        save_weights_only=True,
+    )
+    best.best = training.best_so_far(work / "history.csv", monitor)
+    cbs = [
+        Guard(run, stop),
+        best,
+        keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False, profile_batch=0),
+    ]
+    if early_stopping:
+        cbs.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=early_stopping))
+    return [*cbs, *extra, SaveState(ckpt, stop)]

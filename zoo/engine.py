@@ -1,0 +1,389 @@
+"""The one training loop: every command that trains (``zoo train``, ``zoo pretrain``,
+``zoo resume``) runs ``train``; ``zoo benchmark`` times the step ``build_model`` compiles.
+
+The phases read top to bottom: the run (its lock, before anything else) -> hardware (seed,
+determinism, strategy, precision, XLA) -> data (the task's adapter) -> model (in the strategy's
+scope; a resumed run's state restored) -> fit (callbacks: guard, best weights, history,
+TensorBoard, progress, resume state) -> finish. What differs between tasks lives in
+``zoo.tasks``; nothing here knows a modality or a task by name.
+
+The finish can be resumed at every step: the best weights and the resume states stay until
+``model.keras`` and ``metrics.json`` are written and the run is marked finished, so a kill at
+any moment after the last epoch makes the rerun evaluate and save, not retrain.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from zoo import checkpoints, distribute, interrupts, registry, runs
+from zoo import config as cfg_lib
+from zoo.config import RuntimeConfig, TrainConfig
+from zoo.distribute import StrategyReport, restores_precision
+from zoo.errors import ZooError
+from zoo.progress import default_console
+from zoo.tasks import Task, TrainingData
+
+# What a run directory may hold before its config.json is written (a run killed while starting):
+# such a directory is started afresh; anything else in it is not the zoo's to overwrite.
+STARTING = {
+    runs.LOCK,
+    runs.DATASET,
+    runs.DISTRIBUTE,
+    runs.RUN,
+    "preprocessor",
+    "checkpoints",
+    "logs",
+}
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """The resolved runtime: strategy, XLA, and the report printed and stored with the run."""
+
+    strategy: Any
+    jit: bool
+    report: StrategyReport
+
+
+# ---------------------------------------------------------------------------------------------
+# Setup and model: shared by train and benchmark
+# ---------------------------------------------------------------------------------------------
+
+
+def setup(runtime: RuntimeConfig, modality: str, tpu: str | None = None) -> Hardware:
+    """Seeds, op determinism, strategy, precision and XLA."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(runtime.seed)
+    if runtime.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = distribute.create_strategy(runtime.strategy, tpu)
+    precision = distribute.resolve_precision(runtime.precision, strategy, modality)
+    distribute.set_precision(precision)
+    jit = distribute.resolve_xla(runtime.xla, strategy)
+    report = distribute.report(strategy, runtime.batch_size, precision, jit)
+    return Hardware(strategy, jit, report)
+
+
+def build_model(
+    task: Task, spec, data: TrainingData, config: TrainConfig, hw: Hardware, steps: int
+):
+    """The task's model, compiled, inside the strategy's scope: exactly what ``train`` fits."""
+    with hw.strategy.scope():
+        model = task.build(spec, data, config)
+        task.compile(model, config, steps, hw.jit)
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------
+
+
+@restores_precision
+def train(
+    task: Task,
+    config: TrainConfig,
+    run_name: str | None = None,
+    runs_dir: str | Path | None = None,
+    *,
+    tpu: str | None = None,
+    download: bool = True,
+    export_to: str | Path | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Train ``config.model`` for ``task`` into ``runs_dir/run_name``; a run interrupted earlier
+    with the same config resumes. Returns the run summary (also metrics.json). With
+    ``export_to``, the chief also exports the finished run there (verified SavedModel)."""
+    console = default_console(console)
+    started = time.time()
+    spec = registry.get_spec(config.model)
+    task.check(spec)
+    name = run_name or runs.new_run_name(spec.name, config.dataset)
+    runs.check_run_name(name)
+    root = Path(runs_dir) if runs_dir else runs.default_runs_dir()
+    work = None if distribute.is_chief_task() else distribute.worker_dir(name)
+    with runs.owned(root / name, work) as run, interrupts.handled() as stop:
+        try:
+            state = resume_state(run, task, config)
+            summary = _phases(task, spec, config, run, state, stop, tpu, download, console)
+        except BaseException as error:
+            ended = _ended(run, error)
+            if ended is error:
+                raise
+            raise ended from None
+    summary["wall_time_s"] = round(time.time() - started, 1)
+    if run.chief:
+        console.print(task.report(summary))
+    if export_to is not None and run.chief:
+        from zoo.export.savedmodel import export_run
+
+        summary["export"] = export_run(run.path, export_to, verify=True, console=console)
+    return summary
+
+
+def _phases(task, spec, config, run, state, stop, tpu, download, console) -> dict[str, Any]:
+    # --- Hardware ---------------------------------------------------------------------------------
+    hw = setup(config.runtime, spec.modality, tpu)
+    for line in hw.report.lines():
+        console.print(line)
+
+    # --- Data: a resumed run keeps its vocabulary, a fine-tune its source's -----------------------
+    source = _init_source(config, run) if state == "new" else None
+    vocab_dir = (
+        run.preprocessor_dir if state != "new" else getattr(source, "preprocessor_dir", None)
+    )
+    data = task.data(config, spec, vocab_dir=vocab_dir, download=download, console=console)
+    from zoo import data as data_lib
+
+    steps = data_lib.steps_per_epoch(data.examples, config.batch_size)
+
+    # --- Model, in the strategy's scope -----------------------------------------------------------
+    model = build_model(task, spec, data, config, hw, steps)
+    first = 0
+    if state == "new":
+        _warm_start(model, source, spec, console)
+    else:
+        with hw.strategy.scope():
+            first = checkpoints.restore(model, run.checkpoints)
+    if run.chief:
+        _start(run, task, config, data, hw.report, resumed=state != "new")
+    how = {"new": "new", "resume": f"resuming at epoch {first + 1}", "finish": "finishing"}[state]
+    console.print(
+        f"run {run.path} ({how}): {task.describe(spec, data)}, {steps} steps/epoch, "
+        f"{model.count_params():,} parameters"
+    )
+
+    # --- Fit --------------------------------------------------------------------------------------
+    if state != "finish" and first < config.epochs:
+        fit(task, model, data, config, hw, run, first, steps, stop, console)
+    run.mark("running", trained=True)
+
+    # --- Finish -----------------------------------------------------------------------------------
+    return finish(task, model, data, config, run, console)
+
+
+def resume_state(run, task: Task, config: TrainConfig) -> str:
+    """new | resume | finish (trained, not yet saved and evaluated); refuses what must not be
+    touched: a finished run, another config, a directory that is not a run."""
+    if not run.chief:
+        return "resume" if checkpoints.exists(run.checkpoints) else "new"
+    if not run.file(runs.CONFIG).exists():
+        foreign = sorted(p.name for p in run.path.iterdir() if p.name not in STARTING)
+        if foreign:
+            raise ZooError(
+                f"{run.path} exists and is not a run directory (it holds {foreign[0]}); pick "
+                "another --run-name"
+            )
+        return "new"
+    record = run.record()
+    if record.get("status") == "finished":
+        raise ZooError(
+            f"run {run.name} already finished; pick another --run-name (or `zoo eval {run.path}`)"
+        )
+    saved, wanted = run.config(), cfg_lib.to_dict(config)
+    moved = {"data_dir"}  # the same data in another place
+    differ = sorted(
+        k for k in set(saved) | set(wanted) if k not in moved and saved.get(k) != wanted.get(k)
+    )
+    if differ:
+        raise ZooError(
+            f"run {run.name} exists with a different config ({', '.join(differ[:5])}); nothing "
+            f"was changed: resume it as it was with `zoo resume {run.path}`, or pick another "
+            "--run-name to start a new run"
+        )
+    if record.get("task", "classify") != task.name:
+        raise ZooError(
+            f"run {run.name} is a {record.get('task', 'classify')} run, not {task.name}; resume it "
+            f"with `zoo resume {run.path}`"
+        )
+    return "finish" if record.get("trained") else "resume"
+
+
+def fit(task, model, data, config, hw, run, first: int, steps: int, stop, console) -> None:
+    """``model.fit`` from epoch ``first`` with the standard callbacks and the progress display."""
+    from zoo import callbacks
+    from zoo.progress import RichProgress
+
+    checkpoints.trim_history(run.work / runs.HISTORY, first)  # rows a kill left past the state
+    train_ds, val_ds = _distributed(data.train(first)), _distributed(data.val)
+    if "MultiWorker" in hw.report.strategy:
+        distribute.patch_keras_for_multi_worker()
+        _patch_multi_worker_build(model, hw.strategy, val_ds)
+    progress = RichProgress(console, config.epochs, steps)
+    cbs = callbacks.standard(run, stop, task.monitor, config.early_stopping, [progress])
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.epochs,
+        initial_epoch=first,
+        steps_per_epoch=steps,
+        callbacks=cbs,
+        verbose=0,
+    )
+
+
+def finish(task, model, data, config, run, console) -> dict[str, Any]:
+    """Best weights -> finite check -> model.keras -> the task's evaluation -> metrics.json ->
+    plots -> finished -> resume states removed. Only the chief writes; each step is atomic and
+    the sequence starts over if killed, so a rerun never retrains a trained run."""
+    summary = {
+        "run_dir": str(run.path),
+        "model": config.model,
+        "dataset": data.info.name,
+        "epochs": config.epochs,
+        **data.facts,
+        "parameters": int(model.count_params()),
+    }
+    if not run.chief:
+        return summary
+    if not run.exists():
+        raise ZooError(f"run directory {run.path} was removed; nothing was saved: start again")
+    best = run.checkpoints / "best.weights.h5"
+    if best.exists():
+        model.load_weights(str(best))
+    _check_finite(model, run)
+    runs.write_atomic(run.file(runs.MODEL), lambda tmp: model.save(str(tmp)))
+    summary.update(task.evaluate(run, model, data, config))
+    runs.write_json(run.file(runs.METRICS), summary)
+    summary["plots"] = task.plots(run, data, summary, console)
+    run.mark("finished", finished=runs.now())
+    checkpoints.remove(run.checkpoints)
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# The run's records and how it ended
+# ---------------------------------------------------------------------------------------------
+
+
+def _start(run, task, config, data, report, resumed: bool) -> None:
+    """Write what the run needs besides its weights; config.json last, since it is what makes
+    the directory a run (a kill before it leaves a directory that starts afresh)."""
+    from zoo import preprocess
+
+    if not resumed:
+        runs.write_json(run.file(runs.DATASET), data.info.to_json())
+        if data.encoder is not None:
+            preprocess.save_text_encoder(data.encoder, run.preprocessor_dir)
+        runs.write_json(run.file(runs.CONFIG), cfg_lib.to_dict(config))
+    runs.write_json(run.file(runs.DISTRIBUTE), report.to_json())
+    record = run.record()
+    run.update_record(
+        status="running",
+        pid=os.getpid(),
+        task=task.name,
+        model=config.model,
+        dataset=data.info.name,
+        started=record.get("started", runs.now()),
+        resumed=resumed,
+        train_examples=data.examples,
+        **runs.environment_record(),
+    )
+    run.active = True
+
+
+def _ended(run, error: BaseException) -> BaseException:
+    """Record how a run that started here ended; -> the exception for the user (one line)."""
+    signum = getattr(error, "signum", None)
+    if isinstance(error, KeyboardInterrupt):
+        signum = 2
+    started = getattr(run, "active", False)
+    if signum is not None:
+        if started:
+            run.mark("interrupted", ended=runs.now())
+        name = interrupts.SIGNALS.get(signum, f"signal {signum}")
+        if started:
+            message = (
+                f"{name}: run {run.name} stopped; its last finished epoch is saved. Resume with: "
+                f"zoo resume {run.path}"
+            )
+        else:
+            message = f"{name}: run {run.name} stopped before training began; nothing was saved"
+        return interrupts.Interrupted(signum, message)
+    disk = _disk_full(error)
+    if started:
+        try:
+            why = (str(error).splitlines() or [type(error).__name__])[0][:300]
+            run.mark("failed", ended=runs.now(), error=why)
+        except ZooError:
+            pass  # the disk is full: the record cannot be written either
+    if disk:
+        return ZooError(
+            f"the disk is full ({disk}); run {run.name} stopped. Free some space, then resume "
+            f"with: zoo resume {run.path}"
+        )
+    return error
+
+
+def _disk_full(error: BaseException) -> str:
+    """The file system's words when ``error`` is a full disk (OSError or TensorFlow's), else ''."""
+    text = str(error)
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return error.strerror or "No space left on device"
+    if "No space left on device" in text or "Disk quota exceeded" in text:
+        return "No space left on device"
+    return ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers of the phases
+# ---------------------------------------------------------------------------------------------
+
+
+def _init_source(config: TrainConfig, run):
+    """``--init-from``: the source run, or None."""
+    if not config.init_from:
+        return None
+    from zoo import transfer
+
+    return transfer.source_run(config.init_from, run.path.parent)
+
+
+def _warm_start(model, source, spec, console: Console) -> None:
+    """Copy the matching layers of ``source`` (if any) into a freshly built ``model``."""
+    if source is None:
+        return
+    from zoo import transfer
+
+    loaded = transfer.init_from(model, source, spec.family)
+    console.print(f"initialised {loaded} layers from {source.path}")
+
+
+def _check_finite(model, run) -> None:
+    """A model with NaN or infinite weights is never saved as finished."""
+    from zoo import targets
+
+    targets.check_finite(model, f"run {run.name}")
+
+
+def _distributed(ds):
+    """Shard by data, not files: works for every TFDS layout and for mocked datasets."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
+def _patch_multi_worker_build(model, strategy, ds) -> None:
+    """Keras 3's fit() builds a model under a strategy by averaging the first distributed batch
+    across replicas, which fails under MultiWorkerMirroredStrategy ("Attempt to convert a value
+    (PerReplica...)", keras-team/keras#20585). Build from a local batch instead; the symbolic
+    build only needs shapes."""
+    batch = next(iter(ds.take(1)))
+
+    def build(iterator=None, data_batch=None):
+        with strategy.scope():
+            model._symbolic_build(data_batch=batch)
+
+    object.__setattr__(model, "_maybe_symbolic_build", build)  # bypass Keras attribute tracking

@@ -1,0 +1,127 @@
+"""SavedModel export of a run in the TF Serving layout: ROOT/NAME/VERSION/, written to a hidden
+folder and renamed when complete, optionally verified against the Keras model first. The
+signatures are ``zoo.export.serving``'s."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from rich.console import Console
+
+from zoo import data, runs, targets
+from zoo.errors import ZooError
+from zoo.export.serving import ServingModule, compare, encode_png, load_saved_model, text_inputs
+from zoo.progress import default_console
+
+
+def next_version(model_dir: Path) -> int:
+    versions = (
+        [int(p.name) for p in model_dir.iterdir() if p.name.isdigit()] if model_dir.is_dir() else []
+    )
+    return max(versions, default=0) + 1
+
+
+def write_export(module: ServingModule, final: Path, check=None) -> Any:
+    """Save to a hidden temporary directory, optionally ``check`` it, then rename: TF Serving
+    never sees half an export or one that failed verification. Returns what ``check`` returned."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        module.write(tmp)
+        result = check(tmp) if check else None
+        if final.exists():
+            raise ZooError(f"export {final} appeared while writing; nothing was overwritten")
+        tmp.rename(final)
+        return result
+    except OSError as e:
+        raise ZooError(
+            f"cannot write export {final}: {e.strerror or e} (is the disk full?)"
+        ) from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def export_run(
+    run_dir: str | Path,
+    root: str | Path = "saved_models",
+    name: str | None = None,
+    version: int | None = None,
+    verify: bool = False,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Write ``root/name/version/`` (TF Serving layout) from a run; never overwrites."""
+    console = default_console(console)
+    run = runs.open_run(run_dir)
+    name = name or run.name
+    runs.check_run_name(name)
+    model_dir = Path(root) / name
+    version = version if version is not None else next_version(model_dir)
+    if version < 1:
+        raise ZooError(f"--version must be a positive integer, got {version}")
+    final = model_dir / str(version)
+    if final.exists():
+        raise ZooError(
+            f"export {final} already exists; nothing was overwritten: pass another "
+            "--version or leave it out to take the next free one"
+        )
+    with tempfile.TemporaryDirectory(prefix="zoo-assets-") as assets:
+        module = targets.serving_module_for_run(run, Path(assets), exporting=True)
+        check = _verifier(run, module) if verify else None
+        result = write_export(module, final, check)
+    out = {
+        "export_dir": str(final),
+        "name": name,
+        "version": version,
+        "signatures": module.signatures(),
+        "modality": module.modality,
+        "verify": result,
+    }
+    console.print(f"exported {run.name} -> {final}")
+    return out
+
+
+def _verifier(run, module: ServingModule):
+    """``write_export``'s check: ``verify`` of the folder just written."""
+    return lambda path: verify(run, module, path)
+
+
+def verify(run, module: ServingModule, path: Path) -> dict[str, Any]:
+    """Reload the written SavedModel and compare it with the Keras model on real examples."""
+    info = targets.module_info(run)
+    config = run.config()
+    builder = data.get_builder(info.name, config.get("data_dir"))
+    if not data.is_available(builder):
+        raise ZooError(f"--verify needs {info.name}'s test split, which is not prepared here")
+    raw = data.load_split(builder, info, info.test_split, role="test", smoke=True, seed=0)
+    xs = (
+        np.stack([x for x, _ in raw.take(32).as_numpy_iterator()])
+        if info.modality == "image"
+        else [x for x, _ in raw.take(32).as_numpy_iterator()]
+    )
+    loaded = load_saved_model(str(path))
+    if info.modality == "image":
+        expected = module.serve_images(tf.constant(xs))
+        checks = {
+            "serving_images": compare(
+                expected, loaded.signatures["serving_images"](images=tf.constant(xs))
+            ),
+            "serving_default": compare(
+                expected,
+                loaded.signatures["serving_default"](image_bytes=tf.constant(encode_png(xs))),
+            ),
+        }
+    else:
+        texts = text_inputs(info, np.array(xs, dtype=object))
+        expected = module.serve_text(**texts)
+        checks = {
+            "serving_default": compare(expected, loaded.signatures["serving_default"](**texts))
+        }
+    if not all(c["ok"] for c in checks.values()):
+        raise ZooError(f"export verification failed ({checks}); nothing was written")
+    return checks

@@ -1,0 +1,160 @@
+"""The serving graph: the model with its preprocessing and labels, as a SavedModel serves it.
+
+Signatures of an image export:
+  serving_default   image_bytes: tf.string [batch] (encoded JPEG/PNG/GIF/BMP; `_bytes` lets TF
+                    Serving's REST API take base64) -> decoded and resized in-graph
+  serving_images    images: tf.uint8 [batch, height, width, channels], any size
+A text export has serving_default with text: tf.string [batch], tokenized in-graph; a
+sentence-pair export (GLUE MRPC, ...) takes text and text_pair, both tf.string [batch].
+Every signature returns probabilities (float32 [batch, classes]), class_id (int64 [batch]) and
+class_name (string [batch]); class names come from assets/labels.txt, and the run's config,
+dataset facts and metrics from assets.extra/zoo.json.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from zoo import preprocess
+from zoo.data import DatasetInfo
+
+LABELS, META = "labels.txt", "zoo.json"
+TEXT_INPUTS = ("text", "text_pair")  # serving_default inputs of text exports (pairs take both)
+
+
+def text_inputs(info: DatasetInfo, batch) -> dict:
+    """Strings (batch,), or sentence pairs (batch, 2), as serving_default's keyword inputs."""
+    batch = tf.convert_to_tensor(batch, tf.string)
+    if not info.pair_key:
+        return {"text": batch}
+    return {"text": batch[:, 0], "text_pair": batch[:, 1]}
+
+
+class ServingModule:
+    """The model wrapped with its preprocessing and labels: what is served, in memory (runs) and
+    in the SavedModel (exports, written through Keras's ``ExportArchive``)."""
+
+    def __init__(self, model, info: DatasetInfo, asset_dir: Path, meta: dict, vectorizer=None):
+        asset_dir.mkdir(parents=True, exist_ok=True)
+        (asset_dir / LABELS).write_text("\n".join(info.label_names) + "\n", encoding="utf-8")
+        self.meta = meta
+        self.model = model
+        self.vectorizer = vectorizer
+        if vectorizer is not None and not vectorizer.built:
+            vectorizer(tf.constant([""]))  # builds it (a loaded vocabulary is not built yet)
+        self.class_names = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                str(asset_dir / LABELS),
+                tf.int64,
+                tf.lookup.TextFileIndex.LINE_NUMBER,
+                tf.string,
+                tf.lookup.TextFileIndex.WHOLE_LINE,
+            ),
+            default_value="",
+        )
+        self.modality = info.modality
+        if info.modality == "image":
+            h, w, c = info.input_shape
+            self.size, self.channels = (h, w), c
+            self.specs = {
+                "serving_default": (
+                    self._serve_bytes,
+                    [tf.TensorSpec([None], tf.string, name="image_bytes")],
+                ),
+                "serving_images": (
+                    self._serve_images,
+                    [tf.TensorSpec([None, None, None, c], tf.uint8, name="images")],
+                ),
+            }
+            self.serve_bytes = tf.function(*self.specs["serving_default"])
+            self.serve_images = tf.function(*self.specs["serving_images"])
+        else:
+            names = TEXT_INPUTS[: 2 if info.pair_key else 1]
+            self.specs = {
+                "serving_default": (
+                    self._serve_text,
+                    [tf.TensorSpec([None], tf.string, name=n) for n in names],
+                )
+            }
+            self.serve_text = tf.function(*self.specs["serving_default"])
+
+    def write(self, path: Path) -> None:
+        """Save as a SavedModel. ``ExportArchive`` tracks the variables the endpoints use and the
+        lookup tables (labels, vocabulary), which the TF1-style loader of TF Serving and
+        saved_model_cli needs; the run's metadata goes to assets.extra/zoo.json."""
+        import keras
+
+        archive = keras.export.ExportArchive()
+        archive.track(self.model)
+        if self.vectorizer is not None:
+            archive.track(getattr(self.vectorizer, "trackable", self.vectorizer))
+        archive.track(self.class_names)
+        for name, (fn, signature) in self.specs.items():
+            archive.add_endpoint(name, fn, input_signature=signature)
+        archive.write_out(str(path), verbose=False)
+        extra = path / "assets.extra"
+        extra.mkdir(exist_ok=True)
+        (extra / META).write_text(json.dumps(self.meta, indent=2, default=str) + "\n")
+
+    def signatures(self) -> list[str]:
+        return sorted(self.specs)
+
+    def _outputs(self, x):
+        probs = tf.nn.softmax(tf.cast(self.model(x, training=False), tf.float32), axis=-1)
+        class_id = tf.argmax(probs, axis=-1)
+        return {
+            "probabilities": probs,
+            "class_id": class_id,
+            "class_name": self.class_names.lookup(class_id),
+        }
+
+    def _serve_bytes(self, image_bytes):
+        spec = tf.TensorSpec([*self.size, self.channels], tf.uint8)
+        images = tf.map_fn(
+            lambda b: preprocess.decode_image(b, self.channels, self.size),
+            image_bytes,
+            fn_output_signature=spec,
+        )
+        return self._outputs(preprocess.prepare_images(images))
+
+    def _serve_images(self, images):
+        same = tf.reduce_all(tf.shape(images)[1:3] == tf.constant(self.size))
+        images = tf.cond(same, lambda: images, lambda: preprocess.resize_image(images, self.size))
+        return self._outputs(preprocess.prepare_images(images))
+
+    def _serve_text(self, text, text_pair=None):
+        ids = self.vectorizer(text) if text_pair is None else self.vectorizer(text, text_pair)
+        return self._outputs(ids)
+
+
+def load_saved_model(path):
+    """``tf.saved_model.load`` with tensorflow-text's ops registered (BERT exports tokenize
+    with them)."""
+    try:
+        import tensorflow_text  # noqa: F401  (registers the WordPiece ops)
+    except ImportError:
+        pass
+    return tf.saved_model.load(str(path))
+
+
+def compare(expected: dict, got: dict, atol: float = 1e-4) -> dict[str, Any]:
+    p1, p2 = np.asarray(expected["probabilities"]), np.asarray(got["probabilities"])
+    return {
+        "examples": len(p1),
+        "max_abs_diff": float(np.abs(p1 - p2).max()) if len(p1) else 0.0,
+        "same_class": bool((p1.argmax(-1) == np.asarray(got["class_id"])).all()),
+        "ok": bool(
+            len(p1)
+            and np.allclose(p1, p2, atol=atol)
+            and (p1.argmax(-1) == np.asarray(got["class_id"])).all()
+        ),
+    }
+
+
+def encode_png(images: np.ndarray) -> list[bytes]:
+    return [tf.io.encode_png(img).numpy() for img in images]

@@ -1,0 +1,100 @@
+"""What `zoo models` shows: one row per variant, and one variant in full (config, recipe,
+parameters and FLOPs per example on the reference input or the sizes given)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from zoo import config as cfg_lib
+from zoo import registry
+from zoo.config import TrainConfig
+
+
+def model_rows(pattern: str | None = None, modality: str | None = None) -> list[dict[str, Any]]:
+    """One row per variant: name, family, modality, parameters (on the reference input), text."""
+    from zoo.data import reference_info
+
+    rows = []
+    for spec in registry.list_models(pattern, modality):
+        model = registry.create_model(spec.name, reference_info(spec.modality))
+        rows.append(
+            {
+                "name": spec.name,
+                "family": spec.family,
+                "modality": spec.modality,
+                "parameters": int(model.count_params()),
+                "description": spec.description,
+                "default": spec.default,
+            }
+        )
+    return rows
+
+
+def model_info(
+    name: str,
+    image_size: int | None = None,
+    num_classes: int | None = None,
+    vocab_size: int | None = None,
+) -> dict[str, Any]:
+    """Full default config, recipe, parameter count and FLOPs per example of one variant, on
+    the reference input or the image size / classes / vocabulary given."""
+    from zoo.data import reference_info
+
+    spec = registry.get_spec(name)
+    info = reference_info(spec.modality)
+    if image_size and spec.modality == "image":
+        info = dataclasses.replace(info, input_shape=(image_size, image_size, 3))
+    if num_classes:
+        names = tuple(str(i) for i in range(num_classes))
+        info = dataclasses.replace(info, num_classes=num_classes, label_names=names)
+    if vocab_size and spec.modality == "text":
+        info = dataclasses.replace(info, vocab_size=vocab_size)
+    model = registry.create_model(spec.name, info)
+    return {
+        "name": spec.name,
+        "family": spec.family,
+        "modality": spec.modality,
+        "description": spec.description,
+        "reference_input": {
+            "input_shape": list(info.input_shape),
+            "num_classes": info.num_classes,
+            **({"vocab_size": info.vocab_size} if spec.modality == "text" else {}),
+        },
+        "parameters": int(model.count_params()),
+        "flops_per_example": flops(
+            model, info.input_shape, "int32" if spec.modality == "text" else "float32"
+        ),
+        "config": cfg_lib.to_dict(spec.config),
+        "recipe": {
+            **cfg_lib.to_dict(TrainConfig()),
+            **spec.recipe,
+            "model": spec.name,
+            "dataset": None,
+        },
+        **(
+            {"pretrain_recipe": {**cfg_lib.to_dict(TrainConfig()), **spec.pretrain_recipe}}
+            if spec.pretrain
+            else {}
+        ),
+    }
+
+
+def flops(model, input_shape: Sequence[int], dtype: str) -> int:
+    """Floating-point operations of one forward pass on one example (a multiply-add counts 2),
+    counted by TensorFlow's profiler on the frozen graph."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    fn = tf.function(lambda x: model(x, training=False))
+    concrete = fn.get_concrete_function(tf.TensorSpec([1, *input_shape], dtype))
+    graph_def = convert_variables_to_constants_v2(concrete).graph.as_graph_def()
+    with tf.Graph().as_default() as graph:
+        tf.graph_util.import_graph_def(graph_def, name="")
+        opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+        opts["output"] = "none"
+        result = tf.compat.v1.profiler.profile(graph=graph, cmd="op", options=opts)
+    return int(result.total_float_ops)

@@ -1,0 +1,319 @@
+"""Prediction targets: a run directory, a SavedModel export or a TFLite export, loaded as one
+``Target`` that ``zoo eval`` and ``zoo predict`` use the same way, and ``predict`` itself.
+
+Also what turns a run into what is served (its Keras model in float32, its dataset facts and
+metadata, its ``ServingModule``), which the SavedModel and TFLite exports share.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from zoo import preprocess
+from zoo import runs as runs_lib
+from zoo.data import DatasetInfo
+from zoo.errors import ZooError
+from zoo.export import litert
+from zoo.export.serving import META, ServingModule, load_saved_model, text_inputs
+
+
+class Target:
+    """Something that predicts: ``raw(batch)`` takes uint8 images, or strings (batch,) / sentence
+    pairs (batch, 2), and gives outputs. ``kind`` says what it is (run, export, tflite); ``keep``
+    lives as long as the target (a temporary asset folder, the loaded SavedModel's resources)."""
+
+    def __init__(
+        self,
+        path: Path,
+        info: DatasetInfo,
+        meta: dict,
+        fns: dict,
+        kind: str = "target",
+        keep: Any = None,
+    ):
+        self.path, self.info, self.meta, self._fns = path, info, meta, fns
+        self.kind, self._keep = kind, keep
+
+    @property
+    def config(self) -> dict:
+        return self.meta.get("config", {})
+
+    def raw(self, batch) -> dict:
+        if self.info.modality == "image":
+            return self._fns["images"](images=tf.convert_to_tensor(batch, tf.uint8))
+        return self._fns["text"](batch)
+
+    def encoded(self, blobs: list[bytes]) -> dict:
+        return self._fns["bytes"](image_bytes=tf.constant(blobs, tf.string))
+
+
+# ---------------------------------------------------------------------------------------------
+# A run: its model, dataset facts and metadata, served in memory
+# ---------------------------------------------------------------------------------------------
+
+
+def load_run_target(run_path: Path) -> Target:
+    run = runs_lib.open_run(run_path)
+    assets = tempfile.TemporaryDirectory(prefix="zoo-assets-")  # removed with the target
+    module = serving_module_for_run(run, Path(assets.name))
+    info = module_info(run)
+    fns = {
+        "images": getattr(module, "serve_images", None),
+        "bytes": getattr(module, "serve_bytes", None),
+        "text": lambda batch: module.serve_text(**text_inputs(info, batch)),
+    }
+    return Target(run.path, info, run_meta(run), fns, kind="run", keep=assets)
+
+
+def module_info(run) -> DatasetInfo:
+    return DatasetInfo.from_json(runs_lib.read_json(run.file(runs_lib.DATASET)))
+
+
+def run_meta(run) -> dict:
+    metrics = run.file(runs_lib.METRICS)
+    return {
+        "run": str(run.path),
+        "config": run.config(),
+        "dataset": runs_lib.read_json(run.file(runs_lib.DATASET)),
+        "record": run.record(),
+        "metrics": runs_lib.read_json(metrics) if metrics.exists() else None,
+    }
+
+
+def load_keras_model(run):
+    import keras
+
+    import zoo.models  # noqa: F401  (registers the custom layers)
+
+    path = run.file(runs_lib.MODEL)
+    try:
+        return keras.saving.load_model(str(path), compile=False)
+    except Exception as e:  # a truncated or foreign file: h5py, zipfile and Keras errors differ
+        raise ZooError(
+            f"cannot load {path}: it is corrupted or not a zoo model "
+            f"({type(e).__name__}); retrain or restore it"
+        ) from None
+
+
+MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
+
+
+def as_float32(model):
+    """``model`` computing in float32: exports run on any CPU or GPU (bfloat16 is slow without
+    hardware support) and convert to TFLite, which has no bfloat16 kernels. Mixed-precision
+    training keeps its variables in float32, so the weights carry over exactly."""
+    import keras
+
+    def fix(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy" and (
+                node.get("config", {}).get("name") in MIXED_POLICIES
+            ):
+                return {**node, "config": {**node["config"], "name": "float32"}}
+            return {k: fix(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [fix(v) for v in node]
+        return node
+
+    config = keras.saving.serialize_keras_object(model)
+    fixed = fix(config)
+    if fixed == config:
+        return model
+    from zoo.distribute import global_policy
+
+    with global_policy("float32"):  # for sublayers made at build time
+        clone = keras.saving.deserialize_keras_object(fixed)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def check_finite(model, what: str) -> None:
+    """ZooError when ``model`` holds NaN or infinite weights: such a model is never saved as a
+    finished run nor exported."""
+    for weight in model.weights:
+        value = np.asarray(weight.numpy())
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise ZooError(
+                f"{what} has non-finite weights ({weight.path}); retrain it (lower "
+                "--learning-rate or use --precision float32)"
+            )
+
+
+def serving_module_for_run(run, asset_dir: Path, exporting: bool = False) -> ServingModule:
+    info = module_info(run)
+    model = as_float32(load_keras_model(run))
+    if exporting:
+        check_finite(model, f"run {run.path}")
+    vectorizer = (
+        preprocess.load_text_encoder(run.preprocessor_dir) if info.modality == "text" else None
+    )
+    return ServingModule(model, info, asset_dir, run_meta(run), vectorizer)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exports: a SavedModel (version dir or model dir) or a TFLite folder
+# ---------------------------------------------------------------------------------------------
+
+
+def find_export(path: Path) -> Path:
+    """An export version dir; a model dir (saved_models/NAME) resolves to its newest version."""
+    if (path / "saved_model.pb").exists():
+        return path
+    versions = (
+        sorted(
+            (int(p.name), p)
+            for p in path.iterdir()
+            if p.name.isdigit() and (p / "saved_model.pb").exists()
+        )
+        if path.is_dir()
+        else []
+    )
+    if versions:
+        return versions[-1][1]
+    raise ZooError(f"{path} is neither a run directory nor a SavedModel export")
+
+
+def load_export_target(path: Path) -> Target:
+    path = find_export(path)
+    try:
+        loaded = load_saved_model(path)
+    except Exception as e:  # corrupted protobufs and missing variables raise many types
+        raise ZooError(
+            f"cannot load SavedModel {path} ({type(e).__name__}): re-export it"
+        ) from None
+    meta_file = path / "assets.extra" / META
+    if not meta_file.exists():
+        raise ZooError(f"{path} is a SavedModel but not a zoo export (no assets.extra/{META})")
+    meta = json.loads(meta_file.read_text())
+    sigs = loaded.signatures
+    info = DatasetInfo.from_json(meta["dataset"])
+    fns = {"images": sigs.get("serving_images"), "text": None, "bytes": None}
+    if info.modality == "image":
+        fns["bytes"] = sigs["serving_default"]
+    else:
+        fns["text"] = lambda batch: sigs["serving_default"](**text_inputs(info, batch))
+    return Target(path, info, meta, fns, kind="export", keep=loaded)  # keeps resources alive
+
+
+def load_tflite_target(path: Path) -> Target:
+    """A TFLite export: its directory or its model.tflite."""
+    folder = path.parent if path.is_file() else path
+    meta_file = folder / "zoo.json"
+    if not meta_file.exists():
+        raise ZooError(f"{path} is not a zoo TFLite export (no zoo.json beside model.tflite)")
+    meta = json.loads(meta_file.read_text())
+    info = DatasetInfo.from_json(meta["dataset"])
+    interpreter = litert.Interpreter(folder / litert.MODEL_FILE)
+    vectorizer = (
+        preprocess.load_text_encoder(folder / "preprocessor") if info.modality == "text" else None
+    )
+    prep = litert.preprocess_fn(info, vectorizer)
+
+    def run(x):
+        probs = interpreter(prep(np.asarray(x)))
+        class_id = probs.argmax(-1)
+        return {
+            "probabilities": probs,
+            "class_id": class_id,
+            "class_name": np.array([info.label_names[i] for i in class_id]),
+        }
+
+    def from_bytes(blobs):
+        size, channels = tuple(info.input_shape[:2]), info.input_shape[2]
+        return run(np.stack([preprocess.decode_image(b, channels, size).numpy() for b in blobs]))
+
+    fns = {
+        "images": lambda images: run(images),
+        "text": run,  # the tokenizer takes strings (batch,) and pairs (batch, 2) alike
+        "bytes": lambda image_bytes: from_bytes(image_bytes.numpy()),
+    }
+    return Target(folder, info, meta, fns, kind="tflite")
+
+
+def load_target(path: str | Path) -> Target:
+    """A run directory, a SavedModel export (version dir, or model dir for the newest) or a
+    TFLite export (its directory or model.tflite)."""
+    p = Path(path)
+    if not p.exists():
+        raise ZooError(f"{p} does not exist: pass a run directory (runs/NAME) or an export")
+    if (p / "config.json").exists():
+        return load_run_target(p)
+    if p.suffix == ".tflite" or (p / "model.tflite").exists():
+        return load_tflite_target(p)
+    return load_export_target(p)
+
+
+# ---------------------------------------------------------------------------------------------
+# Prediction
+# ---------------------------------------------------------------------------------------------
+
+
+def predict(target: str | Path, inputs: Sequence[str], top_k: int = 5) -> list[dict[str, Any]]:
+    """Top-k classes for image files (image targets) or raw strings (text targets); a
+    sentence-pair target reads the strings two at a time, each pair one input."""
+    if not inputs:
+        raise ZooError("nothing to predict: pass image files or texts after the target")
+    if top_k < 1:
+        raise ZooError(f"--top-k must be at least 1, got {top_k}")
+    tgt = load_target(target)
+    if tgt.info.modality == "image":
+        blobs = [_read_image(p) for p in inputs]
+        out = tgt.encoded(blobs)
+    elif tgt.info.pair_key:
+        if len(inputs) % 2:
+            raise ZooError(
+                f"{tgt.path} classifies sentence pairs: pass an even number of texts (first "
+                f"text, second text, ...), got {len(inputs)}"
+            )
+        texts = [_check_text(t) for t in inputs]
+        inputs = [[a, b] for a, b in zip(texts[::2], texts[1::2])]
+        out = tgt.raw(np.array(inputs, dtype=object))
+    else:
+        texts = [_check_text(t) for t in inputs]
+        out = tgt.raw(texts)
+    probs = np.asarray(out["probabilities"])
+    names = tgt.info.label_names
+    results = []
+    for item, p in zip(inputs, probs):
+        order = np.argsort(-p)[: min(top_k, len(names))]
+        results.append(
+            {
+                "input": item,
+                "top": [
+                    {"class": names[i], "class_id": int(i), "probability": float(p[i])}
+                    for i in order
+                ],
+            }
+        )
+    return results
+
+
+def _read_image(path: str) -> bytes:
+    p = Path(path)
+    if not p.is_file():
+        raise ZooError(f"image file {path} does not exist")
+    blob = p.read_bytes()
+    try:
+        tf.io.decode_image(blob, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, ValueError):
+        raise ZooError(
+            f"{path} is not an image TensorFlow can decode (JPEG, PNG, GIF, BMP)"
+        ) from None
+    return blob
+
+
+def _check_text(text: str) -> str:
+    if not text.strip():
+        raise ZooError("empty text input: pass the text to classify as an argument")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8 arrive as lone surrogates
+        raise ZooError("text input is not valid UTF-8: re-encode it as UTF-8") from None
+    return text

@@ -1,0 +1,151 @@
+"""Single-label classification of images, texts and sentence pairs (``zoo train``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from zoo import data as data_lib
+from zoo import modalities, registry, training
+from zoo.errors import ZooError
+from zoo.tasks.base import Task, TrainingData
+
+EVAL_BATCH = 256  # what `zoo eval` uses by default: the run's test metrics are its numbers
+
+
+class Classification(Task):
+    name = "classify"
+
+    def data(self, config, spec, *, vocab_dir: Path | None, download: bool, console):
+        """Metadata first (wrong kinds are refused before any download), then prepare, split,
+        and the modality's pieces (the text vocabulary from the training split only)."""
+        import tensorflow as tf
+
+        info, builder = inspect_dataset(config, spec, download)
+        for note in info.notes:
+            console.print(f"note: {note}")
+        split = functools.partial(
+            data_lib.load_split, builder, info, smoke=config.smoke, seed=config.seed
+        )
+        train_raw = split(info.train_split, role="train")
+        val_raw = split(info.val_split, role="val")
+
+        def texts():
+            texts = train_raw.map(lambda x, y: x)
+            return texts.unbatch() if info.pair_key else texts  # both texts of each pair
+
+        pieces = modalities.adapter(info, spec, texts, config, vocab_dir, console)
+        info = pieces.info
+        n_train = data_lib.count(train_raw)
+        if n_train == 0:
+            raise ZooError(f"the training split {info.train_split} of {info.name} is empty")
+        # Known sizes let Keras size its epochs (the label filter hides them from tf.data).
+        train_raw = train_raw.apply(tf.data.experimental.assert_cardinality(n_train))
+        val_raw = val_raw.apply(tf.data.experimental.assert_cardinality(data_lib.count(val_raw)))
+        make = functools.partial(
+            data_lib.make_pipeline, info=info, batch_size=config.batch_size, **pieces.pipeline
+        )
+
+        def train(first_epoch: int):
+            return make(
+                train_raw,
+                training=True,
+                seed=config.seed,
+                augment=config.augment,
+                examples=n_train,
+                epochs=(first_epoch, config.epochs),
+            )
+
+        return TrainingData(
+            info=info,
+            examples=n_train,
+            train=train,
+            val=make(val_raw, training=False),
+            encoder=pieces.encoder,
+            facts={"train_examples": n_train, "test_split": info.test_split},
+        )
+
+    def build(self, spec, data: TrainingData, config):
+        return registry.create_model(spec.name, data.info, config.model_config)
+
+    def compile(self, model, config, steps_per_epoch: int, jit: bool) -> None:
+        num_classes = model.output_shape[-1]
+        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+        if num_classes > 5:
+            metrics.append(keras.metrics.TopKCategoricalAccuracy(5, name="top5"))
+        model.compile(
+            optimizer=training.make_optimizer(config.optimization, steps_per_epoch),
+            loss=keras.losses.CategoricalCrossentropy(
+                from_logits=True, label_smoothing=config.label_smoothing
+            ),
+            metrics=metrics,
+            jit_compile=jit,
+            steps_per_execution=config.steps_per_execution,
+        )
+
+    def evaluate(self, run, model, data: TrainingData, config) -> dict[str, Any]:
+        """The test split through the saved model's float32 inference graph: the very code
+        `zoo eval RUN` runs, so both give the same numbers whatever the training precision."""
+        from zoo import evaluation
+
+        report = evaluation.evaluate_target(
+            run.path,
+            split=data.info.test_split,
+            data_dir=config.data_dir,
+            batch_size=EVAL_BATCH,
+            smoke=config.smoke,
+        )
+        keep = ("target", "kind", "dataset", "split", "plots")
+        metrics = {k: v for k, v in report.items() if k not in keep}
+        return {
+            "best_val_accuracy": training.best_so_far(run.work / "history.csv"),
+            "test_accuracy": metrics["accuracy"],
+            "test_loss": metrics["loss"],
+            "metrics": metrics,
+        }
+
+    def plots(self, run, data: TrainingData, summary: dict, console) -> list[str]:
+        """Training curves and the test confusion matrix."""
+        from zoo import plots
+
+        history = run.file("history.csv")
+        names = data.info.label_names
+        return plots.write_plots(run.path / "plots", summary["metrics"], names, history, console)
+
+    def report(self, summary: dict) -> str:
+        m = summary["metrics"]
+        return (
+            f"test accuracy {m['accuracy']:.4f} ({summary['test_split']}, {m['examples']} "
+            f"examples) in {summary['wall_time_s']}s -> {summary['run_dir']}"
+        )
+
+
+def inspect_dataset(config, spec, download: bool):
+    """-> (DatasetInfo, prepared builder). The metadata is read, and the model checked against
+    it, before anything is downloaded; the builder is made again only when it was prepared here
+    (its split sizes are known only then)."""
+
+    def inspect(builder):
+        return data_lib.inspect(
+            config.dataset,
+            config.data_dir,
+            image_size=config.image_size,
+            val_fraction=config.val_fraction,
+            sequence_length=config.sequence_length,
+            builder=builder,
+        )
+
+    builder = data_lib.get_builder(config.dataset, config.data_dir)
+    info = inspect(builder)
+    registry.check_dataset(spec, info)
+    if not data_lib.is_prepared(builder):
+        data_lib.ensure_prepared(builder, download)
+        builder = data_lib.get_builder(config.dataset, config.data_dir)
+        info = inspect(builder)
+    if config.train_split:
+        info = dataclasses.replace(info, train_split=config.train_split)
+    return info, builder
