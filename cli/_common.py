@@ -118,10 +118,18 @@ class PatternGroup(click.Group):
             break
         return super().parse_args(ctx, args)
 
+    needs_tensorflow = True  # listings that read only files (models, runs) say False
+
     def invoke(self, ctx):
-        if not ctx.protected_args and not os.environ.get("ZOO_DEBUG"):
+        if not ctx.protected_args and self.needs_tensorflow and not os.environ.get("ZOO_DEBUG"):
             quiet_tensorflow()
         return super().invoke(ctx)
+
+
+class FileListingGroup(PatternGroup):
+    """A pattern group whose listing reads files only: TensorFlow is never imported for it."""
+
+    needs_tensorflow = False
 
 
 def pattern_option(fn: Callable) -> Callable:

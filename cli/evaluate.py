@@ -26,7 +26,8 @@ def eval_command(target, dataset, split, batch_size, smoke, plot_dir, data_dir, 
     """Evaluate TARGET (a run directory or an exported SavedModel).
 
     Prints loss, accuracy, top-5 accuracy (more than 5 classes), per-class precision, recall
-    and F1, and the confusion matrix (rows: true class, columns: predicted).
+    and F1, and the confusion matrix (rows: true class, columns: predicted). A SavedModel runs
+    the program inside it: evaluate exports you trust (README, "Trust").
 
     \b
     Examples:

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import click
 
-from cli._common import PatternGroup, ZooCommand, console, emit_json, json_option, pattern_option
+from cli._common import (
+    FileListingGroup,
+    ZooCommand,
+    console,
+    emit_json,
+    json_option,
+    pattern_option,
+)
 
 
-@click.group("models", cls=PatternGroup, invoke_without_command=True)
+@click.group("models", cls=FileListingGroup, invoke_without_command=True)
 @click.option("--modality", default=None, help="Only image or text models.")
 @pattern_option
 @json_option
 @click.pass_context
 def models(ctx, modality, pattern, as_json):
-    """List models: name, family, modality, parameters and description.
+    """List models: name, family, modality, parameters, FLOPs per example and description.
 
-    Parameters are counted on a stated reference input: 32x32x3 images with 10 classes
+    Parameters and FLOPs (a multiply-add counts 2) are counted on a stated reference input: 32x32x3 images with 10 classes
     (CIFAR-10), or 256-token text with a 20,000-word vocabulary and 2 classes.
 
     \b
@@ -35,10 +42,13 @@ def models(ctx, modality, pattern, as_json):
     if as_json:
         emit_json(rows)
         return
-    table = Table("name", "family", "modality", "parameters", "description")
+    table = Table("name", "family", "modality", "parameters", "MFLOPs", "description")
     for r in rows:
         name = f"{r['name']}{' *' if r['default'] else ''}"
-        table.add_row(name, r["family"], r["modality"], f"{r['parameters']:,}", r["description"])
+        flops = f"{r['flops_per_example'] / 1e6:,.1f}"
+        table.add_row(
+            name, r["family"], r["modality"], f"{r['parameters']:,}", flops, r["description"]
+        )
     out = console(False)
     out.print(table)
     out.print("* the variant a bare family name resolves to (e.g. `resnet` -> resnet20)")

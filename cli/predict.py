@@ -17,6 +17,10 @@ def predict(target, inputs, top_k, as_json):
     or an export. Sentence-pair models (trained on glue/mrpc, ...) take the texts two at a
     time: first text, second text, and so on.
 
+    Trust: a SavedModel is a program, and loading one runs the program inside it, so only
+    predict with exports you made or trust. A run directory is the safer path: its model.keras
+    loads with Keras safe_mode on, which refuses code (Lambda layers) in the file.
+
     \b
     Examples:
       zoo predict runs/cnn-fashion_mnist-20261126-101500 shoe.png shirt.jpg

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from cli._common import (
-    PatternGroup,
+    FileListingGroup,
     ZooCommand,
     console,
     emit_json,
@@ -23,7 +23,7 @@ def _fmt(value, digits=4):
     )
 
 
-@click.group("runs", cls=PatternGroup, invoke_without_command=True)
+@click.group("runs", cls=FileListingGroup, invoke_without_command=True)
 @click.option(
     "--sort",
     default="started",

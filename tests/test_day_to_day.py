@@ -134,7 +134,17 @@ def test_print_config_shows_resolved_values(tmp_path):
 def test_models_json_and_info():
     rows = zoo_json("models", "--modality", "image")
     assert {r["name"] for r in rows} >= {"mlp", "cnn", "resnet20"}
-    assert {"name", "family", "modality", "parameters", "description", "default"} == set(rows[0])
+    assert {
+        "name",
+        "family",
+        "modality",
+        "parameters",
+        "flops_per_example",
+        "description",
+        "default",
+        "tasks",
+    } == set(rows[0])
+    assert {r["name"]: r["parameters"] for r in rows}["cnn"] == 122_570
     info = zoo_json("models", "info", "cnn")
     assert info["parameters"] == 122_570
     assert info["flops_per_example"] > 2 * 122_570  # convs reuse their weights

@@ -58,3 +58,24 @@ def test_prepare_refuses_wrong_archives(workdir):
         ok=False,
     )
     assert result.exit_code == 2 and "could not prepare" in result.stderr
+
+
+CIFAR = SHARED_DATA / "tfds" / "cifar10"
+
+
+@pytest.mark.skipif(not CIFAR.is_dir(), reason=f"real data not found at {CIFAR}")
+@pytest.mark.parametrize(
+    "split,needle",
+    [
+        ("trian", "bad split 'trian' for cifar10: Unknown split"),
+        ("train[50%:10%]", "selects no examples"),
+        ("train[:50%]+test[:10]", "overlaps the test split 'test'"),
+        ("train[:45001]", "overlaps the validation split 'train[45000:]'"),
+    ],
+)
+def test_training_splits_are_checked_against_the_real_sizes(split, needle, workdir):
+    from helpers import assert_one_line_error
+
+    args = ("train", "cnn", "-d", "cifar10", "--data-dir", str(SHARED_DATA / "tfds"))
+    assert_one_line_error(zoo(*args, "--split", split, ok=False), needle)
+    assert not (workdir / "runs").exists()

@@ -102,6 +102,19 @@ def test_variant_exports_and_reloads(name, tmp_path):
     np.testing.assert_array_equal(served["class_name"], want["class_name"].numpy())
 
 
+def test_model_index_matches_the_registry():
+    """`zoo models` lists from zoo/model_index.py without building anything; this builds every
+    variant on the reference input and checks its row (python scripts/update_model_index.py
+    rebuilds the table)."""
+    from zoo.model_index import VARIANTS
+    from zoo.model_info import index_row
+
+    specs = registry.list_models()
+    assert sorted(VARIANTS) == sorted(s.name for s in specs)
+    for spec in specs:
+        assert index_row(spec) == VARIANTS[spec.name], spec.name
+
+
 def test_family_name_resolves_to_default_variant():
     assert registry.get_spec("resnet").name == "resnet20"
     assert registry.get_spec("cnn").name == "cnn"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import keras
 
-from zoo import checkpoints, training
+from zoo import checkpoints, runs
 from zoo.errors import ZooError
 from zoo.interrupts import Interrupted, StopRequest
 
@@ -81,7 +81,7 @@ def standard(run, stop: StopRequest, monitor: str, early_stopping: int, extra=()
         save_best_only=True,
         save_weights_only=True,
     )
-    best.best = training.best_so_far(work / "history.csv", monitor)
+    best.best = runs.best_so_far(work / "history.csv", monitor)
     cbs = [
         Guard(run, stop),
         best,

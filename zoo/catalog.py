@@ -67,7 +67,7 @@ def describe(name: str, data_dir: str | None = None) -> dict[str, Any] | None:
     """One catalog row, or None when the dataset is not single-label classification."""
     try:
         builder = data.get_builder(name, data_dir)
-        modality, x_key, y_key, pair_key = data._classify_features(builder)
+        modality, x_key, y_key, pair_key = data.classify_features(builder)
     except ZooError:
         return None
     except Exception:  # a builder that cannot even describe itself offline

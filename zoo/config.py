@@ -71,6 +71,8 @@ class TrainConfig:
         _check_choice("standardize", self.standardize, STANDARDIZE)
         for name, bounds in RANGES.items():
             check_range(name, getattr(self, name), *bounds)
+        if self.train_split is not None and not self.train_split.strip():
+            raise ZooError("--split is empty; name a split such as 'train' or 'train[:80%]'")
 
     # The groups the engine passes around (the flat form is what files and flags use).
     @property
@@ -106,7 +108,9 @@ RANGES: dict[str, tuple] = {
 }
 
 
-def check_range(name: str, value, low, high, low_in: bool = True, high_in: bool = True) -> None:
+def check_range(
+    name: str, value, low, high, low_in: bool = True, high_in: bool = True, flag: str = ""
+) -> None:
     """ZooError naming the value, the allowed range and the flag unless low <= value <= high
     (bounds included or not) and finite. ``None`` (an unset optional) passes."""
     if value is None:
@@ -118,8 +122,29 @@ def check_range(name: str, value, low, high, low_in: bool = True, high_in: bool 
     ok = ok and (value <= high if high_in else value < high)
     if not ok:
         interval = f"{'[' if low_in else '('}{low}, {high}{']' if high_in else ')'}"
-        flag = "--" + name.replace("_", "-")
+        flag = flag or "--" + name.replace("_", "-")
         raise ZooError(f"{name} must be in {interval}, got {value!r} (set it with {flag})")
+
+
+def ranged(default, low, high, low_in: bool = True, high_in: bool = True):
+    """A config field with its allowed range beside its default (a tuple default: each item);
+    ``check_fields`` enforces it."""
+    return field(default=default, metadata={"range": (low, high, low_in, high_in)})
+
+
+def check_fields(obj, prefix: str = "") -> None:
+    """Check every ranged field of the dataclass ``obj`` (``prefix``: e.g. "model.")."""
+    for f in dataclasses.fields(obj):
+        bounds = f.metadata.get("range")
+        if bounds is None:
+            continue
+        value = getattr(obj, f.name)
+        items = value if isinstance(value, tuple) else (value,)
+        if isinstance(value, tuple) and not value:
+            raise ZooError(f"{prefix}{f.name} must not be empty")
+        for item in items:
+            name = f"{prefix}{f.name}"
+            check_range(name, item, *bounds, flag=f"--set {name}=VALUE")
 
 
 @dataclass(frozen=True)
@@ -200,13 +225,16 @@ def from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:
     return cls(**kwargs)
 
 
-def replace(obj: Any, values: dict[str, Any], where: str = "config") -> Any:
-    """``dataclasses.replace`` with the same strict checking as ``from_dict``."""
+def replace(obj: Any, values: dict[str, Any], where: str = "config", prefix: str = "") -> Any:
+    """``dataclasses.replace`` with the same strict checking as ``from_dict``, then the ranges of
+    ranged fields (``prefix`` names them in errors, e.g. "model.")."""
     merged = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
     checked = from_dict(type(obj), values, where) if values else None
     if checked is not None:
         merged.update({k: getattr(checked, k) for k in values})
-    return type(obj)(**merged)
+    out = type(obj)(**merged)
+    check_fields(out, prefix)
+    return out
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

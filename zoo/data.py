@@ -49,13 +49,36 @@ class DatasetInfo:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> DatasetInfo:
-        data = dict(data)
-        for key in ("label_names", "input_shape", "notes"):
-            data[key] = tuple(data.get(key) or ())
-        if data.get("source_shape") is not None:
-            data["source_shape"] = tuple(data["source_shape"])
-        return cls(**data)
+    def from_json(
+        cls, data: dict[str, Any], where: str = "dataset facts", fix: str = ""
+    ) -> DatasetInfo:
+        """The facts saved by ``to_json``; missing, unknown or malformed fields are a one-line
+        ZooError naming ``where`` (the file) and ``fix``."""
+        tail = f"; {fix}" if fix else ""
+        names = {f.name for f in dataclasses.fields(cls)}
+        needed = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING}
+        if not isinstance(data, dict) or needed - set(data) or set(data) - names:
+            missing = sorted(needed - set(data)) if isinstance(data, dict) else ["all"]
+            raise ZooError(f"{where} is corrupted (missing fields: {', '.join(missing)}){tail}")
+        try:
+            data = dict(data)
+            for key in ("label_names", "input_shape", "notes"):
+                data[key] = tuple(data.get(key) or ())
+            if data.get("source_shape") is not None:
+                data["source_shape"] = tuple(data["source_shape"])
+            info = cls(**data)
+            if len(info.label_names) != int(info.num_classes) or not info.input_shape:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ZooError(f"{where} is corrupted (malformed fields){tail}") from None
+        return info
+
+    @classmethod
+    def read(cls, path: Path, fix: str) -> DatasetInfo:
+        """A saved dataset.json, through the one JSON reader."""
+        from zoo.runs import read_json
+
+        return cls.from_json(read_json(path, dict, fix), str(path), fix)
 
 
 def reference_info(modality: str) -> DatasetInfo:
@@ -97,7 +120,7 @@ def get_builder(name: str, data_dir: str | None = None):
         raise ZooError(f"cannot open dataset {name!r}: {str(e).splitlines()[0]}") from None
 
 
-def _classify_features(builder) -> tuple[str, str, str, str]:
+def classify_features(builder) -> tuple[str, str, str, str]:
     """-> (modality, input_key, label_key, pair_key), or ZooError for datasets that are no
     classification. ``pair_key`` names the second text of sentence-pair datasets (GLUE MRPC,
     QNLI, MNLI ...: two text features and one class label, in their stored order), else ""."""
@@ -161,7 +184,7 @@ def inspect(
     """Read a dataset's metadata (no download) into a ``DatasetInfo`` with the splits to use."""
     _check_dataset_name(name)
     builder = builder or get_builder(name, data_dir)
-    modality, x_key, y_key, pair_key = _classify_features(builder)
+    modality, x_key, y_key, pair_key = classify_features(builder)
     feats = builder.info.features
     label = feats[y_key]
     splits = {str(k): int(v.num_examples) for k, v in builder.info.splits.items()}
@@ -290,7 +313,7 @@ def prepare_offline(name: str, from_dir: str, data_dir: str | None = None) -> Da
     if not src.is_dir():
         raise ZooError(f"--from {from_dir}: no such directory (it should hold {name}'s archives)")
     builder = get_builder(name, data_dir)
-    _classify_features(builder)
+    classify_features(builder)
     if not is_prepared(builder):
         config = tfds.download.DownloadConfig(manual_dir=str(src), try_download_gcs=False)
         try:
@@ -311,6 +334,74 @@ def prepare_offline(name: str, from_dir: str, data_dir: str | None = None) -> Da
 # ---------------------------------------------------------------------------------------------
 
 
+def split_size(builder, info: DatasetInfo, split: str) -> int | None:
+    """Examples ``split`` selects, checked before anything is read: an unknown name, a malformed
+    or inverted slice, or an empty selection is a one-line error. None where the sizes are not
+    known (a dataset served by TFDS's test mock)."""
+    import tensorflow_datasets as tfds
+
+    known = ", ".join(info.splits) or "unknown"
+    if not split or not split.strip():
+        raise ZooError(f"empty split for {info.name}; name one, e.g. 'train' (splits: {known})")
+    sizes = _sizes(builder, split)
+    try:
+        pieces = tfds.core.ReadInstruction.from_spec(split).to_absolute(sizes)
+        n = sum(_end(sizes, p) - (p.from_ or 0) for p in pieces)
+    except (ValueError, KeyError, AssertionError, TypeError) as e:
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise ZooError(
+            f"bad split {split!r} for {info.name}: {first} (splits: {known}; slices look like "
+            "'train[:80%]' or 'train[1000:2000]')"
+        ) from None
+    if n <= 0:
+        raise ZooError(
+            f"split {split!r} of {info.name} selects no examples (an empty or inverted slice); "
+            "the start must come before the end, e.g. 'train[10%:50%]'"
+        )
+    return n if builder.info.splits else None
+
+
+def _sizes(builder, *splits: str):
+    """The builder's split sizes; where they are unknown (mocked data), a nominal size for each
+    split named, so percent slices still resolve and compare exactly."""
+    if builder.info.splits:
+        return builder.info.splits
+    size = dataclasses.make_dataclass("Size", [("num_examples", int, 1_000_000)])()
+    return {p.split("[")[0].strip(): size for s in splits for p in s.split("+")}
+
+
+def _end(sizes, piece) -> int:
+    return sizes[piece.splitname].num_examples if piece.to is None else piece.to
+
+
+def overlap(builder, first: str, second: str) -> bool:
+    """True when two split strings share examples ('train' and 'train[90%:]' do)."""
+    import tensorflow_datasets as tfds
+
+    sizes = _sizes(builder, first, second)
+
+    def parts(split):  # (name, start, end) of each piece, open ends made explicit
+        for p in tfds.core.ReadInstruction.from_spec(split).to_absolute(sizes):
+            yield p.splitname, p.from_ or 0, _end(sizes, p)
+
+    return any(
+        a[0] == b[0] and max(a[1], b[1]) < min(a[2], b[2])
+        for a in parts(first)
+        for b in list(parts(second))
+    )
+
+
+def _read(builder, info: DatasetInfo, split: str, shuffle: bool, read_config):
+    split_size(builder, info, split)
+    try:
+        return builder.as_dataset(split=split, shuffle_files=shuffle, read_config=read_config)
+    except (ValueError, KeyError, AssertionError) as e:
+        known = ", ".join(info.splits) or "unknown"
+        raise ZooError(
+            f"bad split {split!r} for {info.name}: {str(e).splitlines()[0]} (splits: {known})"
+        ) from None
+
+
 def load_split(builder, info: DatasetInfo, split: str, *, role: str, smoke: bool, seed: int):
     """(input, label) examples of one split: images resized to the model size, uint8; a
     sentence pair as one string tensor of shape [2] (what the WordPiece tokenizer packs)."""
@@ -318,13 +409,7 @@ def load_split(builder, info: DatasetInfo, split: str, *, role: str, smoke: bool
     import tensorflow_datasets as tfds
 
     read = tfds.ReadConfig(shuffle_seed=seed, try_autocache=False)
-    try:
-        ds = builder.as_dataset(split=split, shuffle_files=role == "train", read_config=read)
-    except (ValueError, KeyError, AssertionError) as e:
-        known = ", ".join(info.splits) or "unknown"
-        raise ZooError(
-            f"bad split {split!r} for {info.name}: {str(e).splitlines()[0]} (splits: {known})"
-        ) from None
+    ds = _read(builder, info, split, role == "train", read)
     x_key, y_key = info.input_key, info.label_key
     if info.modality == "image":
         from zoo.preprocess import maybe_resize
@@ -364,14 +449,7 @@ def load_texts(builder, info: DatasetInfo, split: str, *, smoke: bool):
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    read = tfds.ReadConfig(try_autocache=False)
-    try:
-        ds = builder.as_dataset(split=split, shuffle_files=False, read_config=read)
-    except (ValueError, KeyError, AssertionError) as e:
-        known = ", ".join(info.splits) or "unknown"
-        raise ZooError(
-            f"bad split {split!r} for {info.name}: {str(e).splitlines()[0]} (splits: {known})"
-        ) from None
+    ds = _read(builder, info, split, False, tfds.ReadConfig(try_autocache=False))
     keys = [info.input_key, *([info.pair_key] if info.pair_key else [])]
     ds = ds.map(lambda ex: tf.stack([ex[k] for k in keys]), num_parallel_calls=AUTOTUNE).unbatch()
     if smoke:

@@ -13,23 +13,46 @@ from zoo.config import TrainConfig
 
 
 def model_rows(pattern: str | None = None, modality: str | None = None) -> list[dict[str, Any]]:
-    """One row per variant: name, family, modality, parameters (on the reference input), text."""
+    """One row per variant: name, family, modality, parameters and FLOPs per example (on the
+    reference input), description. Read from ``zoo.model_index``: no model is built and Keras
+    is not imported, so the listing answers at once."""
+    import fnmatch
+
+    from zoo.errors import ZooError
+    from zoo.model_index import VARIANTS
+
+    if modality is not None and modality not in registry.MODALITIES:
+        raise ZooError(
+            f"unknown modality {modality!r}; choose one of {', '.join(registry.MODALITIES)}"
+        )
+    rows = [{"name": name, **row} for name, row in VARIANTS.items()]
+    if pattern:
+        rows = [
+            r
+            for r in rows
+            if fnmatch.fnmatch(r["name"], pattern) or fnmatch.fnmatch(r["family"], pattern)
+        ]
+    if modality:
+        rows = [r for r in rows if r["modality"] == modality]
+    return sorted(rows, key=lambda r: (r["family"], r["name"]))
+
+
+def index_row(spec) -> dict[str, Any]:
+    """The ``zoo.model_index`` row of a registered variant, built on the reference input."""
     from zoo.data import reference_info
 
-    rows = []
-    for spec in registry.list_models(pattern, modality):
-        model = registry.create_model(spec.name, reference_info(spec.modality))
-        rows.append(
-            {
-                "name": spec.name,
-                "family": spec.family,
-                "modality": spec.modality,
-                "parameters": int(model.count_params()),
-                "description": spec.description,
-                "default": spec.default,
-            }
-        )
-    return rows
+    info = reference_info(spec.modality)
+    model = registry.create_model(spec.name, info)
+    dtype = "int32" if spec.modality == "text" else "float32"
+    return {
+        "family": spec.family,
+        "modality": spec.modality,
+        "parameters": int(model.count_params()),
+        "flops_per_example": flops(model, info.input_shape, dtype),
+        "description": spec.description,
+        "default": spec.default,
+        "tasks": list(spec.tasks),
+    }
 
 
 def model_info(

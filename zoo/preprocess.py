@@ -106,12 +106,14 @@ def load_vectorizer(directory):
     try:
         cfg = json.loads((directory / TEXT_CONFIG).read_text())
         vocab = (directory / VOCAB_FILE).read_text(encoding="utf-8").split("\n")[:-1]
-    except (OSError, ValueError):
+        return make_vectorizer(
+            int(cfg["max_tokens"]), int(cfg["sequence_length"]), str(cfg["standardize"]), vocab
+        )
+    except (OSError, ValueError, KeyError, TypeError):
         raise ZooError(
-            f"{directory} holds no readable text vectorizer (vocabulary missing or "
-            "corrupted); retrain the run"
+            f"{directory / TEXT_CONFIG} or {VOCAB_FILE} beside it is missing or corrupted; "
+            "retrain the run"
         ) from None
-    return make_vectorizer(cfg["max_tokens"], cfg["sequence_length"], cfg["standardize"], vocab)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,11 +273,13 @@ def load_text_encoder(directory, sequence_length: int | None = None):
     try:
         cfg = json.loads((directory / WORDPIECE_CONFIG).read_text())
         vocab = (directory / VOCAB_FILE).read_text(encoding="utf-8").split("\n")[:-1]
-    except (OSError, ValueError):
+        length, lower = int(sequence_length or cfg["sequence_length"]), bool(cfg["lower_case"])
+    except (OSError, ValueError, KeyError, TypeError):
         raise ZooError(
-            f"{directory} holds no readable WordPiece vocabulary; retrain the run"
+            f"{directory / WORDPIECE_CONFIG} or {VOCAB_FILE} beside it is missing or corrupted; "
+            "retrain the run"
         ) from None
-    return WordPiece(vocab, sequence_length or cfg["sequence_length"], cfg["lower_case"])
+    return WordPiece(vocab, length, lower)
 
 
 def has_text_encoder(directory) -> bool:

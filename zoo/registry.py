@@ -123,7 +123,7 @@ def get_spec(name: str) -> ModelSpec:
 def model_config(name: str, overrides: dict | None = None) -> Any:
     """The variant's architecture config with ``overrides`` applied strictly."""
     spec = get_spec(name)
-    return cfg.replace(spec.config, overrides or {}, where=f"model ({spec.name})")
+    return cfg.replace(spec.config, overrides or {}, where=f"model ({spec.name})", prefix="model.")
 
 
 def check_dataset(spec: ModelSpec, info: Any) -> None:

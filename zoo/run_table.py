@@ -20,34 +20,67 @@ RUN_SORT_KEYS = (
 
 
 def run_row(run) -> dict[str, Any]:
-    """One line of `zoo runs`: what, how far, how good."""
-    from zoo import runs, training
-
+    """One line of `zoo runs`: what, how far, how good. A run whose files cannot be read is
+    listed with status ``corrupt`` and the reason in ``error``, never dropped."""
     try:
-        config = run.config()
-    except ZooError:
-        config = {}
-    record = run.record()
+        return _row(run)
+    except ZooError as e:
+        empty = dict.fromkeys(
+            ("task", "model", "dataset", "epochs", "best_val_accuracy", "test_accuracy"), None
+        )
+        return {
+            "name": run.name,
+            "path": str(run.path),
+            **empty,
+            "status": "corrupt",
+            "epochs_done": 0,
+            "started": None,
+            "wall_time_s": None,
+            "error": str(e),
+        }
+
+
+def _row(run) -> dict[str, Any]:
+    from zoo import runs
+
+    config, record = run.config(), run.record()
     metrics_file = run.file(runs.METRICS)
-    metrics = runs.read_json(metrics_file) if metrics_file.exists() else {}
-    best = training.best_so_far(run.file(runs.HISTORY))
+    metrics = (
+        runs.read_json(metrics_file, dict, "re-evaluate or retrain the run")
+        if metrics_file.exists()
+        else {}
+    )
+    best = runs.best_so_far(run.file(runs.HISTORY))
     done = 0
     if run.file(runs.HISTORY).exists():
-        done = max(0, len(run.file(runs.HISTORY).read_text().strip().splitlines()) - 1)
+        try:
+            lines = run.file(runs.HISTORY).read_text(errors="replace").strip().splitlines()
+        except OSError:
+            lines = []
+        done = max(0, len(lines) - 1)
     return {
         "name": run.name,
         "path": str(run.path),
         "task": record.get("task", "classify"),
-        "model": config.get("model"),
-        "dataset": config.get("dataset"),
+        "model": _text(config.get("model")),
+        "dataset": _text(config.get("dataset")),
         "status": run.status(),
         "epochs_done": done,
-        "epochs": config.get("epochs"),
+        "epochs": config.get("epochs") if isinstance(config.get("epochs"), int) else None,
         "best_val_accuracy": best if best > float("-inf") else None,  # masked-token for mlm
-        "test_accuracy": metrics.get("test_accuracy"),
-        "started": record.get("started"),
-        "wall_time_s": metrics.get("wall_time_s"),
+        "test_accuracy": _number(metrics.get("test_accuracy")),
+        "started": _text(record.get("started")),
+        "wall_time_s": _number(metrics.get("wall_time_s")),
     }
+
+
+def _number(value) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if ok else None
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def list_run_rows(

@@ -85,6 +85,54 @@ def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
         raise
 
 
+def check_output_dir(root: Path, flag: str) -> None:
+    """ZooError when ``root`` or a folder above it exists as something other than a folder."""
+    for folder in (root, *root.parents):
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise ZooError(f"{flag} {root}: {folder} is a file, not a folder; pass a folder")
+
+
+def write_dir_atomic(final: Path, fill: Callable[[Path], Any]) -> Any:
+    """Fill a hidden temporary folder beside ``final``, then rename it to ``final``: a reader
+    (TF Serving) never sees half of it. Temporary folders of writers that died (they carry
+    their pid) are removed first; a full disk or any other write error is one line and leaves
+    nothing behind. Returns what ``fill`` returned."""
+    import shutil
+    import tempfile
+
+    check_output_dir(final.parent, "output")
+    made = [p for p in (final.parent, *final.parent.parents) if not p.exists()]
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise disk_error(final.parent, e) from None
+    for stale in final.parent.glob(".*.tmp-*"):
+        match = re.fullmatch(r"\..+\.tmp-(\d+)-.*", stale.name)
+        if match and stale.is_dir() and not _alive(int(match.group(1))):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-{os.getpid()}-", dir=final.parent))
+    try:
+        result = fill(tmp)
+        if os.path.lexists(final):
+            raise ZooError(f"{final} appeared while writing; nothing was overwritten")
+        tmp.rename(final)
+        made = []  # done: the folders made for it stay
+        return result
+    except OSError as e:
+        raise disk_error(final, e) from None
+    except ZooError:
+        raise
+    except Exception as e:  # TensorFlow's own file errors (tf.errors.OpError) on a full disk
+        if "No space left" not in str(e) and "out of space" not in str(e).lower():
+            raise
+        raise disk_error(final, OSError(errno.ENOSPC, "No space left on device")) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for folder in made:  # a failed first export leaves no empty folders behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (a crash never leaves half a file behind)."""
     text = json.dumps(data, indent=2, default=str) + "\n"
@@ -256,13 +304,15 @@ def owned(path: Path, work: Path | None = None) -> Iterator[Run]:
         Path(run.work).mkdir(parents=True, exist_ok=True)
         yield run
         return
-    if run.path.exists() and not run.path.is_dir():
-        raise ZooError(f"{run.path} exists and is not a directory; pick another --run-name")
+    for folder in (run.path, *run.path.parents):
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise ZooError(
+                f"{folder} exists and is not a directory (a file or a broken link); pick "
+                "another --run-name or --runs-dir"
+            )
     made = [p for p in (run.path, *run.path.parents) if not p.exists()]
     try:
         run.path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:  # e.g. a dangling symlink
-        raise ZooError(f"{run.path} exists and is not a directory; pick another --run-name")
     except OSError as e:
         raise disk_error(run.path, e) from None
     run.lock = RunLock(run.path / LOCK)
@@ -332,6 +382,25 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
+
+
+def best_so_far(history_csv: Path, monitor: str = "val_accuracy") -> float:
+    """The best monitored value of the epochs in history.csv (a resumed run's best so far);
+    damaged rows count as no value."""
+    import csv
+    import math
+
+    values = []
+    try:
+        with Path(history_csv).open(newline="") as f:
+            for row in csv.DictReader(f):
+                try:
+                    values.append(float(row.get(monitor) or "nan"))
+                except ValueError:
+                    continue
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return -math.inf
+    return max((v for v in values if math.isfinite(v)), default=-math.inf)
 
 
 def list_runs(root: Path, pattern: str | None = None) -> list[Run]:

@@ -7,7 +7,6 @@ metadata, its ``ServingModule``), which the SavedModel and TFLite exports share.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,7 +72,7 @@ def load_run_target(run_path: Path) -> Target:
 
 
 def module_info(run) -> DatasetInfo:
-    return DatasetInfo.from_json(runs_lib.read_json(run.file(runs_lib.DATASET)))
+    return DatasetInfo.read(run.file(runs_lib.DATASET), "delete the run directory and retrain")
 
 
 def run_meta(run) -> dict:
@@ -180,20 +179,25 @@ def find_export(path: Path) -> Path:
     raise ZooError(f"{path} is neither a run directory nor a SavedModel export")
 
 
+def _export_meta(meta_file: Path, fix: str) -> tuple[dict, DatasetInfo]:
+    """An export's zoo.json and the dataset facts in it, through the one reader."""
+    meta = runs_lib.read_json(meta_file, dict, fix)
+    return meta, DatasetInfo.from_json(meta.get("dataset"), f"{meta_file} (its dataset)", fix)
+
+
 def load_export_target(path: Path) -> Target:
     path = find_export(path)
+    meta_file = path / "assets.extra" / META
+    if not meta_file.exists():
+        raise ZooError(f"{path} is a SavedModel but not a zoo export (no assets.extra/{META})")
+    meta, info = _export_meta(meta_file, "re-export the run")
     try:
         loaded = load_saved_model(path)
     except Exception as e:  # corrupted protobufs and missing variables raise many types
         raise ZooError(
             f"cannot load SavedModel {path} ({type(e).__name__}): re-export it"
         ) from None
-    meta_file = path / "assets.extra" / META
-    if not meta_file.exists():
-        raise ZooError(f"{path} is a SavedModel but not a zoo export (no assets.extra/{META})")
-    meta = json.loads(meta_file.read_text())
     sigs = loaded.signatures
-    info = DatasetInfo.from_json(meta["dataset"])
     fns = {"images": sigs.get("serving_images"), "text": None, "bytes": None}
     if info.modality == "image":
         fns["bytes"] = sigs["serving_default"]
@@ -208,8 +212,7 @@ def load_tflite_target(path: Path) -> Target:
     meta_file = folder / "zoo.json"
     if not meta_file.exists():
         raise ZooError(f"{path} is not a zoo TFLite export (no zoo.json beside model.tflite)")
-    meta = json.loads(meta_file.read_text())
-    info = DatasetInfo.from_json(meta["dataset"])
+    meta, info = _export_meta(meta_file, "export the run to TFLite again")
     interpreter = litert.Interpreter(folder / litert.MODEL_FILE)
     vectorizer = (
         preprocess.load_text_encoder(folder / "preprocessor") if info.modality == "text" else None

@@ -1,11 +1,6 @@
-"""Optimizer and learning-rate schedule (the optimization group of the config), and the best
-validation value a resumed run has already reached."""
+"""Optimizer and learning-rate schedule (the optimization group of the config)."""
 
 from __future__ import annotations
-
-import csv
-import math
-from pathlib import Path
 
 import keras
 
@@ -45,20 +40,3 @@ def make_optimizer(cfg: OptimizationConfig, steps_per_epoch: int) -> keras.optim
     if cfg.weight_decay:
         opt.exclude_from_weight_decay(var_names=NO_DECAY)
     return opt
-
-
-def best_so_far(history_csv: Path, monitor: str = "val_accuracy") -> float:
-    """The best monitored value of the epochs already in history.csv (for a resumed run)."""
-    if not history_csv.exists():
-        return -math.inf
-    values = []
-    try:
-        with history_csv.open(newline="") as f:
-            for row in csv.DictReader(f):
-                try:
-                    values.append(float(row.get(monitor) or "nan"))
-                except ValueError:  # a damaged row counts as no value
-                    continue
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return -math.inf
-    return max((v for v in values if math.isfinite(v)), default=-math.inf)

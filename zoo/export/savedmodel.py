@@ -4,7 +4,6 @@ signatures are ``zoo.export.serving``'s."""
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,24 +26,14 @@ def next_version(model_dir: Path) -> int:
 
 
 def write_export(module: ServingModule, final: Path, check=None) -> Any:
-    """Save to a hidden temporary directory, optionally ``check`` it, then rename: TF Serving
-    never sees half an export or one that failed verification. Returns what ``check`` returned."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
+    """Write the SavedModel, optionally ``check`` it, and only then make it visible as
+    ``final``: TF Serving never sees half an export or one that failed verification."""
+
+    def fill(tmp: Path):
         module.write(tmp)
-        result = check(tmp) if check else None
-        if final.exists():
-            raise ZooError(f"export {final} appeared while writing; nothing was overwritten")
-        tmp.rename(final)
-        return result
-    except OSError as e:
-        raise ZooError(
-            f"cannot write export {final}: {e.strerror or e} (is the disk full?)"
-        ) from None
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        return check(tmp) if check else None
+
+    return runs.write_dir_atomic(final, fill)
 
 
 def export_run(
@@ -61,6 +50,7 @@ def export_run(
     name = name or run.name
     runs.check_run_name(name)
     model_dir = Path(root) / name
+    runs.check_output_dir(model_dir, "--output")
     version = version if version is not None else next_version(model_dir)
     if version < 1:
         raise ZooError(f"--version must be a positive integer, got {version}")

@@ -119,20 +119,15 @@ def write(out_dir: Path, content: bytes, info: DatasetInfo, meta: dict, run) -> 
     """model.tflite + labels.txt + zoo.json (+ the vocabulary for text), written atomically."""
     if out_dir.exists():
         raise ZooError(f"{out_dir} already exists; nothing was overwritten: pass another --name")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+
+    def fill(tmp: Path) -> None:
         (tmp / MODEL_FILE).write_bytes(content)
         (tmp / "labels.txt").write_text("\n".join(info.label_names) + "\n", encoding="utf-8")
         (tmp / "zoo.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
         if info.modality == "text":
             shutil.copytree(run.preprocessor_dir, tmp / "preprocessor")
-        tmp.rename(out_dir)
-    except OSError as e:
-        raise ZooError(f"cannot write {out_dir}: {e.strerror or e} (is the disk full?)") from None
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+
+    runs.write_dir_atomic(out_dir, fill)
 
 
 def compare(
@@ -191,6 +186,7 @@ def export_tflite(
     name = name or run.name
     runs.check_run_name(name)
     out_dir = Path(root) / name / f"tflite-{quantize}"
+    runs.check_output_dir(out_dir.parent, "--output")
     if out_dir.exists():
         raise ZooError(f"{out_dir} already exists; nothing was overwritten: pass another --name")
     info = targets.module_info(run)

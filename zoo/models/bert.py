@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers, ops
 
+from zoo.config import ranged
 from zoo.models.layers import classifier_head
 from zoo.models.transformer import PaddingMask, PositionEmbedding, encoder, pool_sequence
 from zoo.registry import register_model
@@ -92,14 +93,14 @@ class Bias(layers.Layer):
 
 @dataclass(frozen=True)
 class BertConfig:
-    hidden_size: int = 128  # H
-    num_layers: int = 2  # L
-    num_heads: int = 2  # A
-    mlp_dim: int = 512  # 4H
-    max_positions: int = 512  # position embeddings; sequences may be shorter
-    dropout: float = 0.1
-    attention_dropout: float = 0.1
-    initializer_range: float = 0.02  # truncated normal std of all weights, as in BERT
+    hidden_size: int = ranged(128, 1, 1 << 14)  # H
+    num_layers: int = ranged(2, 1, 256)  # L
+    num_heads: int = ranged(2, 1, 256)  # A
+    mlp_dim: int = ranged(512, 1, 1 << 16)  # 4H
+    max_positions: int = ranged(512, 1, 1 << 16)  # position embeddings; may exceed the text
+    dropout: float = ranged(0.1, 0.0, 1.0, high_in=False)
+    attention_dropout: float = ranged(0.1, 0.0, 1.0, high_in=False)
+    initializer_range: float = ranged(0.02, 0.0, 1.0, low_in=False)  # truncated normal std
     # The classifier's input: the [CLS] vector, as in BERT, or the mean over real tokens. The
     # masked-LM loss never reads the [CLS] output, so after MLM-only pretraining (no next-sentence
     # task) mean pooling starts fine-tuning from vectors the pretraining did train; on IMDB it

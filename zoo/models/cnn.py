@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
+from zoo.config import ranged
 from zoo.errors import ZooError
 from zoo.models.layers import classifier_head
 from zoo.registry import register_model
@@ -14,10 +15,10 @@ from zoo.registry import register_model
 
 @dataclass(frozen=True)
 class CNNConfig:
-    filters: tuple[int, ...] = (32, 64, 64)  # 3x3 'valid' convs, 2x2 max-pool between them
-    kernel_size: int = 3
-    dense_units: int = 64  # the hidden Dense layer after Flatten
-    dropout: float = 0.0  # before the hidden and the output Dense layers
+    filters: tuple[int, ...] = ranged((32, 64, 64), 1, 1 << 14)  # 3x3 'valid' convs, pools between
+    kernel_size: int = ranged(3, 1, 31)
+    dense_units: int = ranged(64, 1, 1 << 16)  # the hidden Dense layer after Flatten
+    dropout: float = ranged(0.0, 0.0, 1.0, high_in=False)  # before the two Dense layers
     batch_norm: bool = False  # after each conv, before its relu
 
 

@@ -7,15 +7,16 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
+from zoo.config import ranged
 from zoo.models.layers import classifier_head
 from zoo.registry import register_model
 
 
 @dataclass(frozen=True)
 class MLPConfig:
-    hidden_units: tuple[int, ...] = (128,)  # one Dense layer per entry
+    hidden_units: tuple[int, ...] = ranged((128,), 1, 1 << 16)  # one Dense layer per entry
     activation: str = "relu"
-    dropout: float = 0.0  # after each hidden layer
+    dropout: float = ranged(0.0, 0.0, 1.0, high_in=False)  # after each hidden layer
     batch_norm: bool = False  # between each hidden Dense and its activation
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
+from zoo.config import ranged
 from zoo.errors import ZooError
 from zoo.models.layers import ZeroPadShortcut, classifier_head
 from zoo.registry import register_model
@@ -14,10 +15,10 @@ from zoo.registry import register_model
 
 @dataclass(frozen=True)
 class ResNetConfig:
-    depth: int = 20  # 6n + 2: 20, 32, 44, 56, 110
-    widths: tuple[int, ...] = (16, 32, 64)  # channels of the stages
+    depth: int = ranged(20, 8, 1202)  # 6n + 2: 20, 32, 44, 56, 110
+    widths: tuple[int, ...] = ranged((16, 32, 64), 1, 1 << 14)  # channels of the stages
     shortcut: str = "pad"  # "pad": the paper's parameter-free option A; "projection": 1x1 conv
-    dropout: float = 0.0  # before the classifier
+    dropout: float = ranged(0.0, 0.0, 1.0, high_in=False)  # before the classifier
 
 
 def _block(x, filters: int, stride: int, shortcut: str, name: str):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
+from zoo.config import ranged
 from zoo.models.layers import classifier_head
 from zoo.registry import register_model
 
@@ -23,10 +24,10 @@ CELLS = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
 @dataclass(frozen=True)
 class RNNConfig:
     cell: str = "lstm"  # simple_rnn | lstm | gru
-    embedding_dim: int = 128
-    units: tuple[int, ...] = (64,)  # one recurrent layer per entry
+    embedding_dim: int = ranged(128, 1, 1 << 14)
+    units: tuple[int, ...] = ranged((64,), 1, 1 << 14)  # one recurrent layer per entry
     bidirectional: bool = False
-    dropout: float = 0.0  # on the embeddings and between recurrent layers
+    dropout: float = ranged(0.0, 0.0, 1.0, high_in=False)  # embeddings, between layers
     mask_padding: bool = True  # padding tokens (id 0) are skipped by the recurrence
 
 

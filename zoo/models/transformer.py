@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers, ops
 
+from zoo.config import ranged
 from zoo.models.layers import classifier_head
 from zoo.registry import register_model
 
@@ -194,11 +195,11 @@ def encoder(
 
 @dataclass(frozen=True)
 class TransformerConfig:
-    embedding_dim: int = 64  # model width
-    num_layers: int = 2
-    num_heads: int = 4
-    mlp_dim: int = 128
-    dropout: float = 0.1
+    embedding_dim: int = ranged(64, 1, 1 << 14)  # model width
+    num_layers: int = ranged(2, 1, 256)
+    num_heads: int = ranged(4, 1, 256)
+    mlp_dim: int = ranged(128, 1, 1 << 16)
+    dropout: float = ranged(0.1, 0.0, 1.0, high_in=False)
     pooling: str = "mean"  # mean over real tokens (padding masked out) | first
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers, ops
 
+from zoo.config import ranged
 from zoo.models.layers import classifier_head
 from zoo.models.transformer import PositionEmbedding, encoder
 from zoo.registry import register_model
@@ -42,15 +43,15 @@ class ClassToken(layers.Layer):
 
 @dataclass(frozen=True)
 class ViTConfig:
-    hidden_size: int = 192  # D
-    num_layers: int = 12  # L
-    num_heads: int = 3
-    mlp_dim: int = 768  # 4D
+    hidden_size: int = ranged(192, 1, 1 << 14)  # D
+    num_layers: int = ranged(12, 1, 256)  # L
+    num_heads: int = ranged(3, 1, 256)
+    mlp_dim: int = ranged(768, 1, 1 << 16)  # 4D
     patch_size: int | str = "auto"  # pixels per patch side; auto: from the image size
-    dropout: float = 0.0
-    attention_dropout: float = 0.0
-    drop_path: float = 0.1  # stochastic depth at the last block (linear from 0)
-    representation_size: int = 0  # pre-logits tanh layer of the paper's pretraining; 0: none
+    dropout: float = ranged(0.0, 0.0, 1.0, high_in=False)
+    attention_dropout: float = ranged(0.0, 0.0, 1.0, high_in=False)
+    drop_path: float = ranged(0.1, 0.0, 1.0, high_in=False)  # stochastic depth, last block
+    representation_size: int = ranged(0, 0, 1 << 14)  # pre-logits tanh layer; 0: none
 
 
 def auto_patch_size(image_size: int) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 import keras
 
 from zoo import data as data_lib
-from zoo import modalities, registry, training
+from zoo import modalities, registry, runs, training
 from zoo.errors import ZooError
 from zoo.tasks.base import Task, TrainingData
 
@@ -102,7 +102,7 @@ class Classification(Task):
         keep = ("target", "kind", "dataset", "split", "plots")
         metrics = {k: v for k, v in report.items() if k not in keep}
         return {
-            "best_val_accuracy": training.best_so_far(run.work / "history.csv"),
+            "best_val_accuracy": runs.best_so_far(run.work / "history.csv"),
             "test_accuracy": metrics["accuracy"],
             "test_loss": metrics["loss"],
             "metrics": metrics,
@@ -147,5 +147,15 @@ def inspect_dataset(config, spec, download: bool):
         builder = data_lib.get_builder(config.dataset, config.data_dir)
         info = inspect(builder)
     if config.train_split:
+        default = info.train_split
         info = dataclasses.replace(info, train_split=config.train_split)
+        data_lib.split_size(builder, info, info.train_split)
+        for role, other in (("test", info.test_split), ("validation", info.val_split)):
+            if other and data_lib.overlap(builder, info.train_split, other):
+                what = "reports the run's accuracy" if role == "test" else "picks the best epoch"
+                raise ZooError(
+                    f"--split {info.train_split!r} overlaps the {role} split {other!r} of "
+                    f"{info.name}, which {what}; train on examples disjoint from it (the "
+                    f"default is {default!r})"
+                )
     return info, builder
