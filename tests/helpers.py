@@ -54,3 +54,21 @@ def tree(path: Path) -> dict[str, float]:
 
 def tiny_image(height: int = 28, width: int = 28, channels: int = 1, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (height, width, channels), dtype=np.uint8)
+
+
+def built_once(tmp_path_factory, name: str, populate) -> Path:
+    """A folder filled once per test module by ``populate(folder)``, run inside it on mocked
+    TFDS (for module-scoped fixtures that many cases read or copy)."""
+    import os
+
+    import tensorflow_datasets as tfds
+
+    workdir = tmp_path_factory.mktemp(name)
+    old = os.getcwd()
+    os.chdir(workdir)
+    try:
+        with tfds.testing.mock_data(num_examples=24):
+            populate(workdir)
+    finally:
+        os.chdir(old)
+    return workdir

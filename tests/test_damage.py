@@ -2,43 +2,33 @@
 (or only the intended change); `zoo runs` lists every run, marking unreadable ones."""
 
 import errno
-import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, smoke_args, train_smoke, tree, zoo, zoo_json
+from helpers import (
+    assert_one_line_error,
+    built_once,
+    smoke_args,
+    train_smoke,
+    tree,
+    zoo,
+    zoo_json,
+)
+
+
+def _populate(workdir):
+    train_smoke("cnn", "mnist", "base")
+    train_smoke("lstm", "imdb_reviews", "text", "--max-tokens", "50", "--sequence-length", "8")
+    zoo("export", "runs/base")
+    zoo("export", "runs/base", "--format", "tflite", "--quantize", "none", "--eval-examples", "4")
 
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     """Runs and exports built once; each case damages its own copy."""
-    import tensorflow_datasets as tfds
-
-    workdir = tmp_path_factory.mktemp("damage")
-    old = os.getcwd()
-    os.chdir(workdir)
-    try:
-        with tfds.testing.mock_data(num_examples=24):
-            train_smoke("cnn", "mnist", "base")
-            train_smoke(
-                "lstm", "imdb_reviews", "text", "--max-tokens", "50", "--sequence-length", "8"
-            )
-            zoo("export", "runs/base")
-            zoo(
-                "export",
-                "runs/base",
-                "--format",
-                "tflite",
-                "--quantize",
-                "none",
-                "--eval-examples",
-                "4",
-            )
-    finally:
-        os.chdir(old)
-    return workdir
+    return built_once(tmp_path_factory, "damage", _populate)
 
 
 @pytest.fixture

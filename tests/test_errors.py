@@ -5,25 +5,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, train_smoke, tree, zoo
+from helpers import assert_one_line_error, built_once, train_smoke, tree, zoo
 
 
 @pytest.fixture(scope="module")
 def trained_dir(tmp_path_factory):
     """Built once for the module: the error cases below must not change it (checked)."""
-    import os
-
-    import tensorflow_datasets as tfds
-
-    workdir = tmp_path_factory.mktemp("errors")
-    old = os.getcwd()
-    os.chdir(workdir)
-    try:
-        with tfds.testing.mock_data(num_examples=24):
-            _populate(workdir)
-    finally:
-        os.chdir(old)
-    return workdir
+    return built_once(tmp_path_factory, "errors", _populate)
 
 
 @pytest.fixture
