@@ -15,7 +15,7 @@ from cli._common import (
 
 
 @click.group("models", cls=FileListingGroup, invoke_without_command=True)
-@click.option("--modality", default=None, help="Only image or text models.")
+@click.option("--modality", default=None, help="Only models that read image, text or audio.")
 @pattern_option
 @json_option
 @click.pass_context
@@ -42,12 +42,17 @@ def models(ctx, modality, pattern, as_json):
     if as_json:
         emit_json(rows)
         return
-    table = Table("name", "family", "modality", "parameters", "MFLOPs", "description")
+    table = Table("name", "family", "modalities", "parameters", "MFLOPs", "description")
     for r in rows:
         name = f"{r['name']}{' *' if r['default'] else ''}"
         flops = f"{r['flops_per_example'] / 1e6:,.1f}"
         table.add_row(
-            name, r["family"], r["modality"], f"{r['parameters']:,}", flops, r["description"]
+            name,
+            r["family"],
+            ", ".join(r["modalities"]),
+            f"{r['parameters']:,}",
+            flops,
+            r["description"],
         )
     out = console(False)
     out.print(table)

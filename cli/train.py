@@ -138,8 +138,16 @@ def resolve(model, dataset, config_file, sets, flags, pretraining=False):
 @run_options
 @click.option("--momentum", type=float, default=None, help="sgd and rmsprop.")
 @click.option("--label-smoothing", type=float, default=None)
-@click.option("--augment", default=None, help=f"Images: {_choices(AUGMENTATIONS)}.")
+@click.option(
+    "--augment", default=None, help=f"{_choices(AUGMENTATIONS)} (shift: audio; the rest: images)."
+)
 @click.option("--image-size", type=int, default=None, help="Resize images to this square size.")
+@click.option(
+    "--clip-seconds",
+    type=float,
+    default=None,
+    help="Audio: cut or pad clips to this length (default: 95th percentile of training clips).",
+)
 @click.option("--standardize", default=None, help=f"Text: {_choices(STANDARDIZE)}.")
 @click.option(
     "--val-fraction",
@@ -169,7 +177,7 @@ def train(
     as_json,
     **flags,
 ):
-    """Train MODEL on a TFDS image or text classification dataset.
+    """Train MODEL on a TFDS image, text or audio classification dataset.
 
     Writes runs/<run-name>/: config.json, dataset.json, checkpoints/, logs/ (TensorBoard),
     history.csv, model.keras (best validation weights) and metrics.json (test split).
@@ -182,6 +190,7 @@ def train(
       zoo train resnet20 -d cifar10 --set model.dropout=0.1 --run-name r20
       zoo train cnn -d mnist --smoke
       zoo train bert_tiny -d imdb_reviews --init-from runs/bert-mlm   # fine-tune
+      zoo train ds_cnn -d speech_commands --set frontend.num_mel_bins=40   # keyword spotting
     """
     from zoo import api
     from zoo.config import to_dict

@@ -138,6 +138,7 @@ def test_models_json_and_info():
         "name",
         "family",
         "modality",
+        "modalities",
         "parameters",
         "flops_per_example",
         "description",

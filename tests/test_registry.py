@@ -11,7 +11,7 @@ import tensorflow as tf
 from zoo import registry
 from zoo.data import DatasetInfo
 from zoo.errors import ZooError
-from zoo.export.serving import ServingModule
+from zoo.export.serving import ServingModule, signature_inputs
 
 ALL = [s.name for s in registry.list_models()]
 # The largest variants keep their width but lose depth here, to stay fast (their full sizes are
@@ -36,6 +36,10 @@ def tf1_serve(path, signature: str, value) -> dict:
 def tiny_info(modality: str) -> DatasetInfo:
     if modality == "image":
         return DatasetInfo("tiny", "image", "image", "label", 3, ("a", "b", "c"), (32, 32, 3))
+    if modality == "audio":  # half a second at 8 kHz: 51 frames of 40 mel bins
+        return DatasetInfo(
+            "tiny", "audio", "audio", "label", 3, ("a", "b", "c"), (4000,), sample_rate=8000
+        )
     return DatasetInfo("tiny", "text", "text", "label", 3, ("a", "b", "c"), (12,), vocab_size=50)
 
 
@@ -43,6 +47,8 @@ def tiny_input(info: DatasetInfo, batch: int = 2):
     rng = np.random.default_rng(0)
     if info.modality == "image":
         return rng.random((batch, *info.input_shape), dtype=np.float32)
+    if info.modality == "audio":
+        return rng.uniform(-0.5, 0.5, (batch, *info.input_shape)).astype(np.float32)
     return rng.integers(0, info.vocab_size, (batch, *info.input_shape)).astype("int32")
 
 
@@ -82,22 +88,23 @@ def test_variant_exports_and_reloads(name, tmp_path):
     module.write(tmp_path / "sm")
     loaded = tf.saved_model.load(str(tmp_path / "sm"))
     if spec.modality == "image":
-        images = (tiny_input(info, 3) * 255).astype("uint8")
-        want = module.serve_images(tf.constant(images))
-        got = loaded.signatures["serving_images"](images=tf.constant(images))
-        big = tf.image.resize(images, (40, 40)).numpy().astype("uint8")  # other size: resized
+        raw = (tiny_input(info, 3) * 255).astype("uint8")
+        big = tf.image.resize(raw, (40, 40)).numpy().astype("uint8")  # other size: resized
         assert loaded.signatures["serving_images"](images=big)["probabilities"].shape == (3, 3)
+    elif spec.modality == "audio":
+        raw = (tiny_input(info, 3) * 32768).astype("int16")
     else:
-        texts = tf.constant(["w1 w2 w3", "w5 unknown", "W7"])
-        want = module.serve_text(texts)
-        got = loaded.signatures["serving_default"](text=texts)
-    np.testing.assert_allclose(got["probabilities"], want["probabilities"], atol=1e-5)
+        raw = np.array(["w1 w2 w3", "w5 unknown", "W7"], dtype=object)
+    want = module.raw(raw)
+    for name in module.signatures():  # every signature, from what its clients send
+        got = loaded.signatures[name](**signature_inputs(info, name, raw))
+        np.testing.assert_allclose(got["probabilities"], want["probabilities"], atol=1e-5)
     np.testing.assert_allclose(np.sum(got["probabilities"], -1), 1.0, atol=1e-5)
     assert set(got["class_name"].numpy()) <= {b"a", b"b", b"c"}
     # TF Serving and saved_model_cli load with the TF1 session loader: check that path too.
-    feed = images if spec.modality == "image" else texts.numpy()
     sig = "serving_images" if spec.modality == "image" else "serving_default"
-    served = tf1_serve(tmp_path / "sm", sig, feed)
+    (feed,) = signature_inputs(info, sig, raw).values()
+    served = tf1_serve(tmp_path / "sm", sig, np.asarray(feed))
     np.testing.assert_allclose(served["probabilities"], want["probabilities"], atol=1e-5)
     np.testing.assert_array_equal(served["class_name"], want["class_name"].numpy())
 
@@ -123,8 +130,11 @@ def test_family_name_resolves_to_default_variant():
 def test_listing_filters():
     assert [s.name for s in registry.list_models("resnet*")] == ["resnet20", "resnet32", "resnet56"]
     assert all(s.modality == "image" for s in registry.list_models(modality="image"))
+    audio = {s.name for s in registry.list_models(modality="audio")}
+    assert {"ds_cnn", "cnn", "resnet20", "lstm", "simple_rnn"} <= audio
+    assert not audio & {"vit_tiny", "bert_tiny", "transformer", "mlp"}
     with pytest.raises(ZooError, match="modality"):
-        registry.list_models(modality="audio")
+        registry.list_models(modality="video")
 
 
 def test_unknown_model_suggests():
@@ -190,6 +200,7 @@ def test_zero_pad_shortcut_round_trip():
 
 
 def _custom_layers():
+    from zoo.models.audio import SpecAugment
     from zoo.models.bert import Bias, SegmentIds, TiedEmbedding
     from zoo.models.layers import ZeroPadShortcut
     from zoo.models.transformer import PaddingMask, PositionEmbedding, TransformerBlock
@@ -207,6 +218,7 @@ def _custom_layers():
             np.ones((2, 5, 8), "float32"),
         ),
         (PaddingMask(), np.array([[3, 0, 0], [0, 0, 0]], "int32")),
+        (SpecAugment(2, 0.2, 1, 0.3, seed=3), np.ones((2, 20, 8), "float32")),
     ]
 
 

@@ -40,6 +40,8 @@ def synthetic(info, n: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     if info.modality == "image":
         x = rng.random((n, *info.input_shape), dtype=np.float32)
+    elif info.modality == "audio":  # waveforms in [-1, 1)
+        x = rng.uniform(-1, 1, (n, *info.input_shape)).astype(np.float32)
     else:
         x = rng.integers(1, max(2, info.vocab_size), (n, *info.input_shape)).astype(np.int32)
     y = keras.utils.to_categorical(rng.integers(0, info.num_classes, n), info.num_classes)
@@ -79,6 +81,8 @@ def run(
         info = data.inspect(dataset, data_dir, image_size=image_size)
         if info.modality == "text":
             info = dataclasses.replace(info, vocab_size=spec.recipe.get("max_tokens", 20000))
+        if info.modality == "audio" and info.input_shape[0] is None:  # one-second clips
+            info = dataclasses.replace(info, input_shape=(info.sample_rate,))
     else:
         info = reference_info(spec.modality)
     batch = batch_size or spec.recipe.get("batch_size", 64)

@@ -20,7 +20,7 @@ from zoo.errors import ZooError, did_you_mean
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "cosine")
-AUGMENTATIONS = ("none", "flip", "crop", "flip_crop")
+AUGMENTATIONS = ("none", "flip", "crop", "flip_crop", "shift")  # shift: audio
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 XLA_MODES = ("auto", "on", "off")
@@ -43,12 +43,14 @@ class TrainConfig:
     schedule: str = "constant"  # constant | cosine (cosine decays to 0 after the warmup)
     warmup_epochs: float = 0.0  # linear warmup from 0, in epochs
     label_smoothing: float = 0.0
-    augment: str = "none"  # images: none | flip | crop (pad 4 and crop) | flip_crop
+    augment: str = "none"  # images: none | flip | crop (pad 4 and crop) | flip_crop; audio: shift
     image_size: int | None = None  # square resize for images; None: the dataset's own size
     max_tokens: int = 20000  # text: vocabulary size, fitted on the training split only
     sequence_length: int = 256  # text: tokens per example after padding/truncation
     standardize: str = "lower_and_strip_punctuation"  # text: one of STANDARDIZE
     val_fraction: float = 0.1  # carved from train when the dataset has no validation split
+    clip_seconds: float | None = None  # audio: clip length; None: 95th percentile of train
+    frontend: dict = field(default_factory=dict)  # audio: log-mel front end (--set frontend.K=V)
     seed: int = 0  # seeds weights, shuffling and augmentation
     deterministic: bool = False  # op determinism too: identical metrics run to run, slower
     early_stopping: int = 0  # patience in epochs on validation loss; 0 turns it off
@@ -101,7 +103,8 @@ RANGES: dict[str, tuple] = {
     "image_size": (8, 4096, True, True),
     "max_tokens": (1, 10_000_000, True, True),
     "sequence_length": (1, 100_000, True, True),
-    "val_fraction": (0.0, 1.0, False, False),
+    "val_fraction": (0.0, 0.5, False, False),
+    "clip_seconds": (0.01, 600.0, True, True),
     "seed": (0, 2**31 - 1, True, True),
     "early_stopping": (0, 100_000, True, True),
     "steps_per_execution": (1, 100_000, True, True),
@@ -161,6 +164,8 @@ class DataConfig:
     max_tokens: int
     sequence_length: int
     standardize: str
+    clip_seconds: float | None
+    frontend: dict
     smoke: bool
     seed: int
 
@@ -340,8 +345,8 @@ def merge(*layers: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for layer in layers:
         for key, value in layer.items():
-            if key == "model_config" and isinstance(value, dict):
-                out["model_config"] = {**out.get("model_config", {}), **value}
+            if key in ("model_config", "frontend") and isinstance(value, dict):
+                out[key] = {**out.get(key, {}), **value}
             else:
                 out[key] = value
     return out

@@ -29,12 +29,12 @@ class DatasetInfo:
     """What the zoo knows of a dataset, and the facts a model builder needs."""
 
     name: str  # TFDS name, e.g. "cifar10"
-    modality: str  # "image" or "text"
+    modality: str  # "image", "text" or "audio"
     input_key: str  # feature holding the input, e.g. "image", "text", "description"
     label_key: str  # feature holding the class label
     num_classes: int
     label_names: tuple[str, ...]
-    input_shape: tuple  # model input: (H, W, C) for images, (sequence_length,) for text
+    input_shape: tuple  # model input: (H, W, C) images, (sequence_length,) text, (samples,) audio
     source_shape: tuple | None = None  # images as stored; None entries vary per example
     splits: dict = field(default_factory=dict)  # split name -> examples ({} if unknown)
     train_split: str = "train"  # TFDS split strings actually used
@@ -44,6 +44,8 @@ class DatasetInfo:
     data_dir: str | None = None
     notes: tuple[str, ...] = ()  # decisions the user is told about
     pair_key: str = ""  # sentence pairs: the second text feature (e.g. "sentence2"), else ""
+    sample_rate: int = 0  # audio: samples per second (the clip length is input_shape[0])
+    frontend: dict = field(default_factory=dict)  # audio: the log-mel front end's settings
 
     def to_json(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -82,7 +84,8 @@ class DatasetInfo:
 
 
 def reference_info(modality: str) -> DatasetInfo:
-    """The stated reference input behind parameter counts: CIFAR-10 shape / IMDB-like text."""
+    """The stated reference input behind parameter counts: CIFAR-10 shape / IMDB-like text /
+    one second of 16 kHz audio."""
     if modality == "image":
         return DatasetInfo(
             "reference",
@@ -94,6 +97,9 @@ def reference_info(modality: str) -> DatasetInfo:
             (32, 32, 3),
             (32, 32, 3),
         )
+    if modality == "audio":  # one second of 16 kHz speech, 12 keywords (Speech Commands)
+        names = tuple(str(i) for i in range(12))
+        return DatasetInfo("reference", "audio", "audio", "label", 12, names, (16000,), sample_rate=16000)
     return DatasetInfo(
         "reference", "text", "text", "label", 2, ("neg", "pos"), (256,), vocab_size=20000
     )
@@ -138,16 +144,15 @@ def classify_features(builder) -> tuple[str, str, str, str]:
         x_key, y_key = keys[0], keys[1]
     else:
         labels = [k for k, f in feats.items() if isinstance(f, tfds.features.ClassLabel)]
-        inputs = [
-            k for k, f in feats.items() if isinstance(f, (tfds.features.Image, tfds.features.Text))
-        ]
+        kinds = (tfds.features.Image, tfds.features.Text, tfds.features.Audio)
+        inputs = [k for k, f in feats.items() if isinstance(f, kinds)]
         texts = [k for k in inputs if isinstance(feats[k], tfds.features.Text)]
         if len(texts) == 2 and len(inputs) == 2 and len(labels) == 1:
             inputs, pair_key = texts[:1], texts[1]
         if len(labels) != 1 or len(inputs) != 1:
             kinds = ", ".join(f"{k} ({type(f).__name__})" for k, f in list(feats.items())[:6])
             raise ZooError(
-                f"{name} is not a single-label image, text or sentence-pair classification "
+                f"{name} is not a single-label image, text, audio or sentence-pair classification "
                 f"dataset (features: {kinds}); detection, segmentation and regression datasets "
                 "are not supported"
             )
@@ -162,8 +167,11 @@ def classify_features(builder) -> tuple[str, str, str, str]:
         return "image", x_key, y_key, pair_key
     if isinstance(x_feat, tfds.features.Text):
         return "text", x_key, y_key, pair_key
+    if isinstance(x_feat, tfds.features.Audio) and len(x_feat.shape) == 1:
+        return "audio", x_key, y_key, pair_key
     raise ZooError(
-        f"{name} has {type(x_feat).__name__} inputs ({x_key!r}); the zoo trains on images and text"
+        f"{name} has {type(x_feat).__name__} inputs ({x_key!r}) of shape {x_feat.shape}; the zoo "
+        "trains on images, text and mono audio"
     )
 
 
@@ -179,6 +187,7 @@ def inspect(
     image_size: int | None = None,
     val_fraction: float = 0.1,
     sequence_length: int = 256,
+    clip_seconds: float | None = None,
     builder=None,
 ) -> DatasetInfo:
     """Read a dataset's metadata (no download) into a ``DatasetInfo`` with the splits to use."""
@@ -198,6 +207,9 @@ def inspect(
             h = w = 224
             notes.append("images vary in size: resized to 224x224 (set --image-size to change)")
         input_shape = (h, w, c or 3)
+    elif modality == "audio":  # the clip length: given, or measured from train when prepared
+        sample_rate = int(getattr(feats[x_key], "sample_rate", 0) or 16000)
+        input_shape = (round(clip_seconds * sample_rate) if clip_seconds else None,)
     else:
         input_shape = (sequence_length,)
     unlabeled = (
@@ -220,6 +232,7 @@ def inspect(
         data_dir=data_dir,
         notes=tuple(notes),
         pair_key=pair_key,
+        sample_rate=sample_rate if modality == "audio" else 0,
     )
 
 
@@ -228,31 +241,36 @@ def _choose_splits(
 ):
     """-> (train, validation, test) split strings. Unlabeled splits are never chosen: when the
     test split is unlabeled, the labeled validation split becomes the test split and validation
-    is carved from train."""
+    is carved from train. A dataset with neither a labeled test nor a validation split (e.g.
+    spoken_digit) gets both carved from the end of train, disjoint and in stored order, so the
+    final report never comes from the examples that picked the best epoch."""
     if splits and "train" not in splits:
         raise ZooError(f"dataset has no 'train' split (splits: {', '.join(splits)})")
-    test_labeled = "test" in splits and "test" not in unlabeled
+    test_labeled = not splits or ("test" in splits and "test" not in unlabeled)
     if "validation" in splits and test_labeled:
-        val, train = "validation", "train"
-    else:
-        n = splits.get("train")
-        cut = int(round(n * (1 - val_fraction))) if n else None
-        if cut:
-            train, val = f"train[:{cut}]", f"train[{cut}:]"
-        else:  # split sizes unknown: TFDS percent slicing
-            pct = int(round(100 * (1 - val_fraction)))
-            train, val = f"train[:{pct}%]", f"train[{pct}%:]"
+        return "train", "validation", "test"
+    if test_labeled or "validation" in splits:
+        train, val = _carve(splits.get("train"), [1 - val_fraction])
         notes.append(f"no validation split: {val} of train held out for validation")
-    if not splits or test_labeled:
-        test = "test"
-    elif "validation" in splits:
-        test = "validation"
+        if test_labeled:
+            return train, val, "test"
         why = "is unlabeled" if "test" in splits else "is missing"
         notes.append(f"the test split {why}: final metrics are on the labeled 'validation' split")
-    else:
-        test = val
-        notes.append(f"no labeled test split: final metrics are on the held-out {val}")
+        return train, val, "validation"
+    train, val, test = _carve(splits.get("train"), [1 - 2 * val_fraction, 1 - val_fraction])
+    notes.append(
+        f"no validation or test split: {val} of train picks the best epoch and {test}, never "
+        "trained on nor used for that choice, gives the final metrics"
+    )
     return train, val, test
+
+
+def _carve(n: int | None, cuts: list[float]) -> list[str]:
+    """train split into consecutive pieces at the given fractions: by example counts when the
+    size is known, TFDS percent slices otherwise."""
+    marks = [str(round(n * c)) if n else f"{round(100 * c)}%" for c in cuts]
+    edges = ["", *marks, ""]
+    return [f"train[{a}:{b}]" for a, b in zip(edges[:-1], edges[1:])]
 
 
 def is_prepared(builder) -> bool:
@@ -426,6 +444,13 @@ def load_split(builder, info: DatasetInfo, split: str, *, role: str, smoke: bool
                     else tf.image.rgb_to_grayscale(image)
                 )
             return maybe_resize(image, size), ex[y_key]
+    elif info.modality == "audio":
+        from zoo.preprocess import fit_length, to_int16
+
+        clip = info.input_shape[0]
+
+        def select(ex):  # int16 clips of the model's length: the cacheable form
+            return fit_length(to_int16(ex[x_key]), clip), ex[y_key]
     elif info.pair_key:
         pair_key = info.pair_key
 
@@ -463,8 +488,8 @@ def _fits_in_memory(info: DatasetInfo, examples: int | None) -> bool:
     per_example = 1
     for d in info.input_shape:
         per_example *= d
-    if info.modality == "text":
-        per_example *= 4  # int32 token ids
+    if info.modality in ("text", "audio"):
+        per_example *= 4 if info.modality == "text" else 2  # int32 token ids, int16 samples
     return examples * per_example < CACHE_LIMIT_BYTES
 
 
@@ -487,18 +512,18 @@ def _epochs(ds, info, batch_size, seed, augment, examples, first, last):
 
     import tensorflow as tf
 
+    from zoo.modalities import augmenter
+
     buffer = min(examples or 10_000, 50_000)
-    augmenting = augment != "none" and info.modality == "image"
+    augment_fn = augmenter(info, augment)
 
     def one_epoch(epoch: int):
         epoch_seed = seed * 1_000_003 + epoch
         d = ds.shuffle(buffer, seed=epoch_seed)
-        if augmenting:
-            from zoo.preprocess import augment_image
-
+        if augment_fn is not None:
             d = d.enumerate().map(
                 lambda i, xy: (
-                    augment_image(xy[0], tf.stack([tf.constant(epoch_seed, tf.int64), i]), augment),
+                    augment_fn(xy[0], tf.stack([tf.constant(epoch_seed, tf.int64), i])),
                     xy[1],
                 ),
                 num_parallel_calls=AUTOTUNE,
@@ -564,12 +589,13 @@ def make_pipeline(
         if training:
             buffer = min(examples or 10_000, 50_000)
             ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-            if augment != "none" and info.modality == "image":
-                from zoo.preprocess import augment_image
+            from zoo.modalities import augmenter
 
+            augment_fn = augmenter(info, augment)
+            if augment_fn is not None:
                 seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
                 ds = tf.data.Dataset.zip((ds, seeds)).map(
-                    lambda xy, s: (augment_image(xy[0], s, augment), xy[1]),
+                    lambda xy, s: (augment_fn(xy[0], s), xy[1]),
                     num_parallel_calls=AUTOTUNE,
                     deterministic=True,
                 )

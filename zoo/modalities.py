@@ -1,9 +1,12 @@
 """Modalities: what the input pipeline of each kind of data needs besides the raw examples.
 
-``adapter`` turns a dataset's facts into the pieces ``data.make_pipeline`` takes: for images the
-uint8 -> float scaling that the export repeats in its serving graph; for text the tokenizer,
+``complete`` fills in what only the data can say (audio: the clip length, the front end's
+settings); ``adapter`` turns a dataset's facts into the pieces ``data.make_pipeline`` takes: for
+images the uint8 -> float scaling that the export repeats in its serving graph; for audio the
+int16 -> float scaling (the log-mel front end is part of the model); for text the tokenizer,
 learned from the training split only (or reloaded for a resumed or fine-tuned run), which the
-export tracks as well. Tasks ask for the adapter; the engine never sees a modality.
+export tracks as well; ``augmenter`` the training-time augmentation. Tasks ask for these; the
+engine never sees a modality.
 """
 
 from __future__ import annotations
@@ -23,13 +26,75 @@ class Adapter:
     pipeline: dict = field(default_factory=dict)  # keyword arguments of data.make_pipeline
 
 
+AUGMENTS = {"image": ("none", "flip", "crop", "flip_crop"), "audio": ("none", "shift")}
+CLIP_PERCENTILE = 95  # audio clips are cut or padded to this percentile of training lengths
+CLIP_PROBE = 5000  # training clips measured for it
+
+
+def complete(info, builder, config, spec, console):
+    """The dataset's facts completed from its prepared data and the config: for audio the clip
+    length (``--clip-seconds``, else the 95th percentile of the training clips' lengths) and
+    the front end's settings (``--set frontend.KEY=VALUE``, checked now)."""
+    allowed = AUGMENTS.get(info.modality, ("none",))
+    if config.augment not in allowed and config.augment == spec.recipe.get("augment"):
+        console.print(
+            f"note: the recipe's --augment {config.augment} does not apply to {info.modality} data"
+        )
+    elif config.augment not in allowed:
+        raise ZooError(
+            f"--augment {config.augment} does not apply to {info.modality} data; choose one of "
+            f"{', '.join(allowed)}"
+        )
+    if info.modality != "audio":
+        if config.frontend:
+            raise ZooError(f"frontend settings apply to audio data, not {info.modality}")
+        return info
+    from zoo.models.audio import frontend_config
+
+    frontend = dataclasses.asdict(frontend_config(config.frontend))
+    clip = info.input_shape[0]
+    if clip is None:
+        clip = _clip_samples(builder, info)
+        console.print(
+            f"note: clips cut or padded to {clip} samples ({clip / info.sample_rate:.2f} s, the "
+            f"{CLIP_PERCENTILE}th percentile of training clip lengths; set --clip-seconds to "
+            "change)"
+        )
+    return dataclasses.replace(info, input_shape=(int(clip),), frontend=frontend)
+
+
+def _clip_samples(builder, info) -> int:
+    import numpy as np
+    import tensorflow as tf
+
+    ds = builder.as_dataset(split=info.train_split).take(CLIP_PROBE)
+    lengths = [
+        int(n) for n in ds.map(lambda ex: tf.shape(ex[info.input_key])[0]).as_numpy_iterator()
+    ]
+    if not lengths:
+        raise ZooError(f"the training split {info.train_split} of {info.name} is empty")
+    return max(1, int(np.percentile(lengths, CLIP_PERCENTILE)))
+
+
+def augmenter(info, mode: str):
+    """-> fn(one example, stateless seed) -> augmented example, or None for no augmentation."""
+    from zoo import preprocess
+
+    if mode not in AUGMENTS.get(info.modality, ()) or mode == "none":
+        return None
+    if info.modality == "audio":
+        return preprocess.shift_audio
+    return lambda x, seed: preprocess.augment_image(x, seed, mode)
+
+
 def adapter(info, spec, texts, config, vocab_dir: Path | None, console) -> Adapter:
     """The modality's pipeline pieces. ``texts`` is a callable giving the training split's raw
     strings; it is only called when a vocabulary has to be learned."""
-    if info.modality == "image":
+    if info.modality in ("image", "audio"):
         from zoo import preprocess
 
-        return Adapter(info, None, {"preprocess": preprocess.prepare_images})
+        scale = preprocess.prepare_images if info.modality == "image" else preprocess.prepare_audio
+        return Adapter(info, None, {"preprocess": scale})
     encoder = text_encoder(config, spec, texts, vocab_dir, console)
     info = dataclasses.replace(info, vocab_size=int(encoder.vocabulary_size()))
     return Adapter(info, encoder, {"encode": encoder})

@@ -33,7 +33,7 @@ def model_rows(pattern: str | None = None, modality: str | None = None) -> list[
             if fnmatch.fnmatch(r["name"], pattern) or fnmatch.fnmatch(r["family"], pattern)
         ]
     if modality:
-        rows = [r for r in rows if r["modality"] == modality]
+        rows = [r for r in rows if modality in r["modalities"]]
     return sorted(rows, key=lambda r: (r["family"], r["name"]))
 
 
@@ -47,6 +47,7 @@ def index_row(spec) -> dict[str, Any]:
     return {
         "family": spec.family,
         "modality": spec.modality,
+        "modalities": list(spec.modalities),
         "parameters": int(model.count_params()),
         "flops_per_example": flops(model, info.input_shape, dtype),
         "description": spec.description,

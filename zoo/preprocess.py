@@ -53,6 +53,60 @@ def augment_image(image: tf.Tensor, seed: tf.Tensor, mode: str) -> tf.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------
+# Audio: int16 clips of a fixed length in tf.data (compact to cache), float in the model's input
+# ---------------------------------------------------------------------------------------------
+
+AUDIO_SCALE = 32768.0  # int16 full scale: samples / AUDIO_SCALE lie in [-1, 1)
+
+
+def to_int16(samples: tf.Tensor) -> tf.Tensor:
+    """Integer samples in the int16 range (TFDS stores them as int16 or int64) as int16."""
+    samples = tf.convert_to_tensor(samples)
+    if samples.dtype.is_floating:  # [-1, 1] floats, e.g. a decoded WAV
+        samples = tf.round(samples * AUDIO_SCALE)
+    return tf.cast(tf.clip_by_value(tf.cast(samples, tf.int64), -32768, 32767), tf.int16)
+
+
+def fit_length(wave: tf.Tensor, length: int) -> tf.Tensor:
+    """One clip to exactly ``length`` samples: longer ones keep their centre, shorter ones are
+    padded with silence at the end. Training, evaluation and every export use this."""
+    n = tf.shape(wave)[0]
+    start = tf.maximum((n - length) // 2, 0)
+    wave = wave[start : start + length]
+    wave = tf.pad(wave, [[0, length - tf.shape(wave)[0]]])
+    return tf.ensure_shape(wave, [length])
+
+
+def prepare_audio(clips: tf.Tensor) -> tf.Tensor:
+    """int16 clips -> float32 waveforms in [-1, 1): the model's input (its front end makes the
+    log-mel spectrogram)."""
+    return tf.cast(clips, tf.float32) / AUDIO_SCALE
+
+
+def decode_wav(data: tf.Tensor, sample_rate: int, length: int) -> tf.Tensor:
+    """WAV file bytes -> the int16 clip the model takes. Another sample rate than the model's is
+    an error naming both (resampling would hide a mismatch the user should know about)."""
+    wave, rate = tf.audio.decode_wav(data, desired_channels=1)
+    check = tf.debugging.assert_equal(
+        rate,
+        tf.constant(sample_rate, tf.int32),
+        message=f"the WAV sample rate differs from the model's {sample_rate} Hz; resample it",
+    )
+    with tf.control_dependencies([check]):
+        return fit_length(to_int16(wave[:, 0]), length)
+
+
+def shift_audio(clip: tf.Tensor, seed: tf.Tensor, max_fraction: float = 0.1) -> tf.Tensor:
+    """Random time shift of one clip by up to ``max_fraction`` of its length, filled with
+    silence; stateless, so a seed fixes it."""
+    length = clip.shape[0]
+    limit = max(1, int(length * max_fraction))
+    offset = tf.random.stateless_uniform([], seed, -limit, limit + 1, dtype=tf.int32)
+    padded = tf.pad(clip, [[limit, limit]])
+    return tf.ensure_shape(padded[limit - offset : limit - offset + length], [length])
+
+
+# ---------------------------------------------------------------------------------------------
 # Text: a Keras TextVectorization layer, fitted on the training split only
 # ---------------------------------------------------------------------------------------------
 

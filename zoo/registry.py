@@ -19,7 +19,7 @@ from typing import Any
 from zoo import config as cfg
 from zoo.errors import ZooError, did_you_mean
 
-MODALITIES = ("image", "text")
+MODALITIES = ("image", "text", "audio")
 
 _REGISTRY: dict[str, ModelSpec] = {}
 _FAMILY_DEFAULTS: dict[str, str] = {}
@@ -40,6 +40,12 @@ class ModelSpec:
     pretrain: str | None = None  # the pretraining task it supports, e.g. "mlm"
     tokenizer: str = "words"  # text: "words" (TextVectorization) or "wordpiece" (BERT)
     pretrain_recipe: dict = field(default_factory=dict)  # TrainConfig defaults for pretraining
+    accepts: tuple[str, ...] = ()  # further modalities it reads (e.g. audio as spectrograms)
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """Every modality the variant reads: its own first."""
+        return (self.modality, *self.accepts)
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -58,9 +64,10 @@ def register_model(
     pretrain: str | None = None,
     tokenizer: str = "words",
     pretrain_recipe: dict | None = None,
+    accepts: tuple[str, ...] = (),
 ) -> Callable:
     """Decorator registering a variant function that returns its architecture config."""
-    if modality not in MODALITIES:
+    if not {modality, *accepts} <= set(MODALITIES):
         raise ValueError(f"modality must be one of {MODALITIES}")
 
     def wrap(fn: Callable) -> Callable:
@@ -80,6 +87,7 @@ def register_model(
             pretrain=pretrain,
             tokenizer=tokenizer,
             pretrain_recipe=dict(pretrain_recipe or {}),
+            accepts=tuple(accepts),
         )
         if default or family not in _FAMILY_DEFAULTS:
             _FAMILY_DEFAULTS[family] = name
@@ -105,7 +113,7 @@ def list_models(pattern: str | None = None, modality: str | None = None) -> list
             if fnmatch.fnmatch(s.name, pattern) or fnmatch.fnmatch(s.family, pattern)
         ]
     if modality:
-        specs = [s for s in specs if s.modality == modality]
+        specs = [s for s in specs if modality in s.modalities]
     return specs
 
 
@@ -129,11 +137,11 @@ def model_config(name: str, overrides: dict | None = None) -> Any:
 def check_dataset(spec: ModelSpec, info: Any) -> None:
     """ZooError unless ``spec`` can read ``info``'s inputs: the same modality, and sentence
     pairs only for BERT-style (WordPiece) models, which pack them as one sequence."""
-    if info.modality != spec.modality:
+    if info.modality not in spec.modalities:
         raise ZooError(
-            f"model {spec.name} takes {spec.modality} input but dataset {info.name} is "
-            f"{info.modality} data; pick a {info.modality} model (`zoo models --modality "
-            f"{info.modality}`)"
+            f"model {spec.name} takes {' or '.join(spec.modalities)} input but dataset "
+            f"{info.name} is {info.modality} data; pick a {info.modality} model (`zoo models "
+            f"--modality {info.modality}`)"
         )
     if info.pair_key and spec.tokenizer != "wordpiece":
         bert = ", ".join(s.name for s in list_models("bert"))

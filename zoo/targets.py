@@ -20,7 +20,13 @@ from zoo import runs as runs_lib
 from zoo.data import DatasetInfo
 from zoo.errors import ZooError
 from zoo.export import litert
-from zoo.export.serving import META, ServingModule, load_saved_model, text_inputs
+from zoo.export.serving import (
+    META,
+    RAW_SIGNATURE,
+    ServingModule,
+    load_saved_model,
+    signature_inputs,
+)
 
 
 class Target:
@@ -45,12 +51,12 @@ class Target:
         return self.meta.get("config", {})
 
     def raw(self, batch) -> dict:
-        if self.info.modality == "image":
-            return self._fns["images"](images=tf.convert_to_tensor(batch, tf.uint8))
-        return self._fns["text"](batch)
+        """Outputs for a raw batch: uint8 images, int16 clips, strings (batch,) or pairs."""
+        return self._fns["raw"](batch)
 
     def encoded(self, blobs: list[bytes]) -> dict:
-        return self._fns["bytes"](image_bytes=tf.constant(blobs, tf.string))
+        """Outputs for encoded files: images (JPEG, PNG, ...) or WAV audio."""
+        return self._fns["bytes"](blobs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,13 +68,8 @@ def load_run_target(run_path: Path) -> Target:
     run = runs_lib.open_run(run_path)
     assets = tempfile.TemporaryDirectory(prefix="zoo-assets-")  # removed with the target
     module = serving_module_for_run(run, Path(assets.name))
-    info = module_info(run)
-    fns = {
-        "images": getattr(module, "serve_images", None),
-        "bytes": getattr(module, "serve_bytes", None),
-        "text": lambda batch: module.serve_text(**text_inputs(info, batch)),
-    }
-    return Target(run.path, info, run_meta(run), fns, kind="run", keep=assets)
+    fns = {"raw": module.raw, "bytes": module.encoded}
+    return Target(run.path, module.info, run_meta(run), fns, kind="run", keep=assets)
 
 
 def module_info(run) -> DatasetInfo:
@@ -198,11 +199,12 @@ def load_export_target(path: Path) -> Target:
             f"cannot load SavedModel {path} ({type(e).__name__}): re-export it"
         ) from None
     sigs = loaded.signatures
-    fns = {"images": sigs.get("serving_images"), "text": None, "bytes": None}
-    if info.modality == "image":
-        fns["bytes"] = sigs["serving_default"]
-    else:
-        fns["text"] = lambda batch: sigs["serving_default"](**text_inputs(info, batch))
+    raw_name = RAW_SIGNATURE[info.modality]
+    key = "image_bytes" if info.modality == "image" else "audio_bytes"
+    fns = {
+        "raw": lambda batch: sigs[raw_name](**signature_inputs(info, raw_name, batch)),
+        "bytes": lambda blobs: sigs["serving_default"](**{key: tf.constant(blobs, tf.string)}),
+    }
     return Target(path, info, meta, fns, kind="export", keep=loaded)  # keeps resources alive
 
 
@@ -229,14 +231,14 @@ def load_tflite_target(path: Path) -> Target:
         }
 
     def from_bytes(blobs):
+        if info.modality == "audio":
+            rate, clip = info.sample_rate, info.input_shape[0]
+            return run(np.stack([preprocess.decode_wav(b, rate, clip).numpy() for b in blobs]))
         size, channels = tuple(info.input_shape[:2]), info.input_shape[2]
         return run(np.stack([preprocess.decode_image(b, channels, size).numpy() for b in blobs]))
 
-    fns = {
-        "images": lambda images: run(images),
-        "text": run,  # the tokenizer takes strings (batch,) and pairs (batch, 2) alike
-        "bytes": lambda image_bytes: from_bytes(image_bytes.numpy()),
-    }
+    # raw: the tokenizer takes strings (batch,) and pairs (batch, 2) alike
+    fns = {"raw": run, "bytes": from_bytes}
     return Target(folder, info, meta, fns, kind="tflite")
 
 
@@ -259,15 +261,19 @@ def load_target(path: str | Path) -> Target:
 
 
 def predict(target: str | Path, inputs: Sequence[str], top_k: int = 5) -> list[dict[str, Any]]:
-    """Top-k classes for image files (image targets) or raw strings (text targets); a
-    sentence-pair target reads the strings two at a time, each pair one input."""
+    """Top-k classes for image files (image targets), WAV files (audio targets) or raw strings
+    (text targets); a sentence-pair target reads the strings two at a time, each pair one
+    input."""
     if not inputs:
-        raise ZooError("nothing to predict: pass image files or texts after the target")
+        raise ZooError("nothing to predict: pass image or WAV files, or texts, after the target")
     if top_k < 1:
         raise ZooError(f"--top-k must be at least 1, got {top_k}")
     tgt = load_target(target)
     if tgt.info.modality == "image":
         blobs = [_read_image(p) for p in inputs]
+        out = tgt.encoded(blobs)
+    elif tgt.info.modality == "audio":
+        blobs = [_read_wav(p, tgt.info.sample_rate) for p in inputs]
         out = tgt.encoded(blobs)
     elif tgt.info.pair_key:
         if len(inputs) % 2:
@@ -309,6 +315,23 @@ def _read_image(path: str) -> bytes:
         raise ZooError(
             f"{path} is not an image TensorFlow can decode (JPEG, PNG, GIF, BMP)"
         ) from None
+    return blob
+
+
+def _read_wav(path: str, sample_rate: int) -> bytes:
+    p = Path(path)
+    if not p.is_file():
+        raise ZooError(f"audio file {path} does not exist")
+    blob = p.read_bytes()
+    try:
+        _, rate = tf.audio.decode_wav(blob, desired_channels=1)
+    except (tf.errors.InvalidArgumentError, ValueError):
+        raise ZooError(f"{path} is not a WAV file TensorFlow can decode (16-bit PCM)") from None
+    if int(rate) != sample_rate:
+        raise ZooError(
+            f"{path} is sampled at {int(rate)} Hz but the model at {sample_rate} Hz; resample it "
+            f"(e.g. sox {p.name} -r {sample_rate} out.wav)"
+        )
     return blob
 
 

@@ -73,7 +73,10 @@ def _interpreter_class():
 
 
 def preprocess_fn(info: DatasetInfo, vectorizer=None):
-    """raw batch (uint8 images of any size / strings) -> the .tflite model's input."""
+    """raw batch (uint8 images of any size / int16 clips / strings) -> the .tflite model's
+    input (float32 images in [0, 1], float32 waveforms in [-1, 1], int32 token ids)."""
+    if info.modality == "audio":
+        return lambda batch: preprocess.prepare_audio(np.asarray(batch, np.int16)).numpy()
     if info.modality == "image":
         size = tuple(info.input_shape[:2])
 

@@ -8,13 +8,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import tensorflow as tf
 from rich.console import Console
 
 from zoo import data, runs, targets
 from zoo.errors import ZooError
-from zoo.export.serving import ServingModule, compare, encode_png, load_saved_model, text_inputs
+from zoo.export.serving import (
+    ServingModule,
+    compare,
+    load_saved_model,
+    raw_batch,
+    signature_inputs,
+)
 from zoo.progress import default_console
 
 
@@ -89,29 +93,13 @@ def verify(run, module: ServingModule, path: Path) -> dict[str, Any]:
     if not data.is_available(builder):
         raise ZooError(f"--verify needs {info.name}'s test split, which is not prepared here")
     raw = data.load_split(builder, info, info.test_split, role="test", smoke=True, seed=0)
-    xs = (
-        np.stack([x for x, _ in raw.take(32).as_numpy_iterator()])
-        if info.modality == "image"
-        else [x for x, _ in raw.take(32).as_numpy_iterator()]
-    )
+    xs = raw_batch(info, (x for x, _ in raw.take(32).as_numpy_iterator()))
     loaded = load_saved_model(str(path))
-    if info.modality == "image":
-        expected = module.serve_images(tf.constant(xs))
-        checks = {
-            "serving_images": compare(
-                expected, loaded.signatures["serving_images"](images=tf.constant(xs))
-            ),
-            "serving_default": compare(
-                expected,
-                loaded.signatures["serving_default"](image_bytes=tf.constant(encode_png(xs))),
-            ),
-        }
-    else:
-        texts = text_inputs(info, np.array(xs, dtype=object))
-        expected = module.serve_text(**texts)
-        checks = {
-            "serving_default": compare(expected, loaded.signatures["serving_default"](**texts))
-        }
+    expected = module.raw(xs)
+    checks = {
+        name: compare(expected, loaded.signatures[name](**signature_inputs(info, name, xs)))
+        for name in module.signatures()
+    }
     if not all(c["ok"] for c in checks.values()):
         raise ZooError(f"export verification failed ({checks}); nothing was written")
     return checks

@@ -6,6 +6,11 @@ Signatures of an image export:
   serving_images    images: tf.uint8 [batch, height, width, channels], any size
 A text export has serving_default with text: tf.string [batch], tokenized in-graph; a
 sentence-pair export (GLUE MRPC, ...) takes text and text_pair, both tf.string [batch].
+An audio export:
+  serving_default   audio_bytes: tf.string [batch] (WAV files; another sample rate than the
+                    model's is an error) -> decoded, cut or padded to the clip length in-graph
+  serving_waveforms waveforms: tf.float32 [batch, samples] in [-1, 1] and lengths: tf.int32
+                    [batch] (the real samples of each row)
 Every signature returns probabilities (float32 [batch, classes]), class_id (int64 [batch]) and
 class_name (string [batch]); class names come from assets/labels.txt, and the run's config,
 dataset facts and metrics from assets.extra/zoo.json.
@@ -25,6 +30,32 @@ from zoo.data import DatasetInfo
 
 LABELS, META = "labels.txt", "zoo.json"
 TEXT_INPUTS = ("text", "text_pair")  # serving_default inputs of text exports (pairs take both)
+RAW_SIGNATURE = {"image": "serving_images", "audio": "serving_waveforms", "text": "serving_default"}
+
+
+def raw_batch(info: DatasetInfo, examples) -> np.ndarray:
+    """Examples as ``load_split`` yields them (uint8 images, int16 clips, strings or pairs) ->
+    one batch."""
+    if info.modality == "text":
+        return np.array(list(examples), dtype=object)
+    return np.stack(list(examples))
+
+
+def signature_inputs(info: DatasetInfo, name: str, batch) -> dict:
+    """The keyword inputs of signature ``name`` for a raw batch (what clients send)."""
+    if info.modality == "text":
+        return text_inputs(info, batch)
+    if name == "serving_default":
+        encode = encode_png if info.modality == "image" else encode_wav
+        key = "image_bytes" if info.modality == "image" else "audio_bytes"
+        return {key: tf.constant(encode(np.asarray(batch), info))}
+    if info.modality == "image":
+        return {"images": tf.convert_to_tensor(batch, tf.uint8)}
+    batch = np.asarray(batch)
+    return {
+        "waveforms": tf.constant(batch.astype(np.float32) / preprocess.AUDIO_SCALE),
+        "lengths": tf.fill([len(batch)], batch.shape[1]),
+    }
 
 
 def text_inputs(info: DatasetInfo, batch) -> dict:
@@ -71,8 +102,21 @@ class ServingModule:
                     [tf.TensorSpec([None, None, None, c], tf.uint8, name="images")],
                 ),
             }
-            self.serve_bytes = tf.function(*self.specs["serving_default"])
-            self.serve_images = tf.function(*self.specs["serving_images"])
+        elif info.modality == "audio":
+            self.rate, self.clip = int(info.sample_rate), int(info.input_shape[0])
+            self.specs = {
+                "serving_default": (
+                    self._serve_audio_bytes,
+                    [tf.TensorSpec([None], tf.string, name="audio_bytes")],
+                ),
+                "serving_waveforms": (
+                    self._serve_waveforms,
+                    [
+                        tf.TensorSpec([None, None], tf.float32, name="waveforms"),
+                        tf.TensorSpec([None], tf.int32, name="lengths"),
+                    ],
+                ),
+            }
         else:
             names = TEXT_INPUTS[: 2 if info.pair_key else 1]
             self.specs = {
@@ -81,7 +125,18 @@ class ServingModule:
                     [tf.TensorSpec([None], tf.string, name=n) for n in names],
                 )
             }
-            self.serve_text = tf.function(*self.specs["serving_default"])
+        self.info = info
+        self.functions = {name: tf.function(*spec) for name, spec in self.specs.items()}
+
+    def raw(self, batch) -> dict:
+        """Outputs for a raw batch (uint8 images, int16 clips, strings or pairs), in memory."""
+        name = RAW_SIGNATURE[self.modality]
+        return self.functions[name](**signature_inputs(self.info, name, batch))
+
+    def encoded(self, blobs: list[bytes]) -> dict:
+        """Outputs for encoded files (images, WAV): serving_default."""
+        key = "image_bytes" if self.modality == "image" else "audio_bytes"
+        return self.functions["serving_default"](**{key: tf.constant(blobs, tf.string)})
 
     def write(self, path: Path) -> None:
         """Save as a SavedModel. ``ExportArchive`` tracks the variables the endpoints use and the
@@ -127,6 +182,24 @@ class ServingModule:
         images = tf.cond(same, lambda: images, lambda: preprocess.resize_image(images, self.size))
         return self._outputs(preprocess.prepare_images(images))
 
+    def _serve_audio_bytes(self, audio_bytes):
+        spec = tf.TensorSpec([self.clip], tf.int16)
+        clips = tf.map_fn(
+            lambda b: preprocess.decode_wav(b, self.rate, self.clip),
+            audio_bytes,
+            fn_output_signature=spec,
+        )
+        return self._outputs(preprocess.prepare_audio(clips))
+
+    def _serve_waveforms(self, waveforms, lengths):
+        spec = tf.TensorSpec([self.clip], tf.int16)
+        clips = tf.map_fn(
+            lambda wl: preprocess.fit_length(preprocess.to_int16(wl[0][: wl[1]]), self.clip),
+            (waveforms, lengths),
+            fn_output_signature=spec,
+        )
+        return self._outputs(preprocess.prepare_audio(clips))
+
     def _serve_text(self, text, text_pair=None):
         ids = self.vectorizer(text) if text_pair is None else self.vectorizer(text, text_pair)
         return self._outputs(ids)
@@ -156,5 +229,11 @@ def compare(expected: dict, got: dict, atol: float = 1e-4) -> dict[str, Any]:
     }
 
 
-def encode_png(images: np.ndarray) -> list[bytes]:
+def encode_png(images: np.ndarray, info: DatasetInfo | None = None) -> list[bytes]:
     return [tf.io.encode_png(img).numpy() for img in images]
+
+
+def encode_wav(clips: np.ndarray, info: DatasetInfo) -> list[bytes]:
+    """int16 clips -> 16-bit WAV files at the dataset's sample rate."""
+    waves = tf.cast(clips, tf.float32) / preprocess.AUDIO_SCALE
+    return [tf.audio.encode_wav(w[:, None], info.sample_rate).numpy() for w in waves]

@@ -25,16 +25,30 @@ from zoo import data, runs, targets
 from zoo.data import DatasetInfo
 from zoo.errors import ZooError
 from zoo.export.litert import MODEL_FILE, QUANTIZE, REPORT_FILE, Interpreter, preprocess_fn
-from zoo.export.serving import ServingModule, load_saved_model, text_inputs
+from zoo.export.serving import (
+    RAW_SIGNATURE,
+    ServingModule,
+    load_saved_model,
+    raw_batch,
+    signature_inputs,
+)
 from zoo.preprocess import load_text_encoder
 from zoo.progress import default_console
+
+
+# The .tflite model's input, as zoo.json states it: (float, with --int8-io)
+INPUTS = {
+    "image": ("float32 images in [0, 1]", "uint8 pixels"),
+    "audio": ("float32 waveforms in [-1, 1] of the clip length", "int8 waveforms (scaled)"),
+    "text": ("int32 token ids", "int32 token ids"),
+}
 
 
 def _saved_model(model, info: DatasetInfo, path: Path) -> None:
     """Keras 3's own route to TFLite: ExportArchive -> SavedModel -> from_saved_model."""
     import keras
 
-    dtype = tf.float32 if info.modality == "image" else tf.int32
+    dtype = tf.int32 if info.modality == "text" else tf.float32
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
@@ -89,7 +103,8 @@ def _convert(converter, info, quantize, calibration, int8_io, select_tf_ops) -> 
         converter.representative_dataset = lambda: ([x[None]] for x in examples)
         ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if int8_io:
-            converter.inference_input_type = tf.uint8 if info.modality == "image" else tf.int32
+            kind = {"image": tf.uint8, "audio": tf.int8}.get(info.modality, tf.int32)
+            converter.inference_input_type = kind
             converter.inference_output_type = tf.uint8
     if select_tf_ops:
         ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
@@ -220,9 +235,7 @@ def export_tflite(
     meta = {
         **targets.run_meta(run),
         "tflite": report,
-        "input": "float32 images in [0, 1]"
-        if info.modality == "image" and not int8_io
-        else ("uint8 pixels" if info.modality == "image" else "int32 token ids"),
+        "input": INPUTS[info.modality][int(bool(int8_io))],
     }
     write(out_dir, content, info, meta, run)
     runs.write_json(out_dir / REPORT_FILE, report)
@@ -233,8 +246,7 @@ def export_tflite(
 def _calibration(builder, info: DatasetInfo, prep, examples: int) -> list:
     """``examples`` training inputs, preprocessed, for int8 calibration."""
     raw = data.load_split(builder, info, info.train_split, role="train", smoke=False, seed=0)
-    batch = [x for x, _ in raw.take(examples).as_numpy_iterator()]
-    return list(prep(np.stack(batch) if info.modality == "image" else np.array(batch)))
+    return list(prep(raw_batch(info, (x for x, _ in raw.take(examples).as_numpy_iterator()))))
 
 
 def _test_examples(builder, info: DatasetInfo, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -243,12 +255,7 @@ def _test_examples(builder, info: DatasetInfo, limit: int | None) -> tuple[np.nd
     if limit:
         test = test.take(limit)
     pairs = list(test.as_numpy_iterator())
-    raw_x = (
-        np.stack([x for x, _ in pairs])
-        if info.modality == "image"
-        else np.array([x for x, _ in pairs], dtype=object)
-    )
-    return raw_x, np.array([y for _, y in pairs], dtype=np.int64)
+    return raw_batch(info, (x for x, _ in pairs)), np.array([y for _, y in pairs], dtype=np.int64)
 
 
 def _check(
@@ -261,9 +268,7 @@ def _check(
         module.write(Path(tmp) / "sm")
         sm_bytes = directory_size(Path(tmp) / "sm")
         sig = load_saved_model(str(Path(tmp) / "sm")).signatures
-        if info.modality == "image":
-            ref = lambda x: sig["serving_images"](images=tf.constant(x))["probabilities"]
-        else:
-            ref = lambda x: sig["serving_default"](**text_inputs(info, x))["probabilities"]
+        name = RAW_SIGNATURE[info.modality]
+        ref = lambda x: sig[name](**signature_inputs(info, name, x))["probabilities"]
         console.print(f"checking on {len(labels)} test examples through the interpreter...")
         return compare(interpreter, prep, ref, raw_x, labels), sm_bytes

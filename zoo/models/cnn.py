@@ -9,7 +9,7 @@ from keras import layers
 
 from zoo.config import ranged
 from zoo.errors import ZooError
-from zoo.models.layers import classifier_head
+from zoo.models.layers import classifier_head, image_input
 from zoo.registry import register_model
 
 
@@ -33,14 +33,18 @@ def _min_size(config: CNNConfig) -> int:
 
 
 def build_cnn(info, config: CNNConfig) -> keras.Model:
+    inputs, x = image_input(info)
     need = _min_size(config)
-    if min(info.input_shape[:2]) < need:
-        raise ZooError(
-            f"cnn needs images of at least {need}x{need} pixels, got "
-            f"{info.input_shape[0]}x{info.input_shape[1]}; pass --image-size {need}"
+    if min(x.shape[1:3]) < need:
+        fix = (
+            "--clip-seconds or --set frontend.hop_ms"
+            if info.modality == "audio"
+            else "--image-size"
         )
-    inputs = keras.Input(info.input_shape, name="inputs")
-    x = inputs
+        raise ZooError(
+            f"cnn needs inputs of at least {need}x{need}, got {x.shape[1]}x{x.shape[2]}; "
+            f"raise {fix}"
+        )
     for i, filters in enumerate(config.filters):
         x = layers.Conv2D(
             filters, config.kernel_size, use_bias=not config.batch_norm, name=f"conv_{i}"
@@ -71,7 +75,14 @@ RECIPE = dict(
 )
 
 
-@register_model(family="cnn", modality="image", builder=build_cnn, recipe=RECIPE, default=True)
+@register_model(
+    family="cnn",
+    modality="image",
+    builder=build_cnn,
+    recipe=RECIPE,
+    default=True,
+    accepts=("audio",),
+)
 def cnn() -> CNNConfig:
     """The TensorFlow tutorial CNN: Conv32-Pool-Conv64-Pool-Conv64-Dense64 (122,570 params on CIFAR-10)."""
     return CNNConfig()

@@ -6,6 +6,18 @@ import keras
 from keras import layers
 
 
+def image_input(info):
+    """-> (model input, the image the layers after it read). Audio waveforms become a
+    one-channel log-mel image (frames x mel bins) through the audio front end."""
+    if info.modality == "audio":
+        from zoo.models.audio import spectrogram
+
+        waveforms = keras.Input(info.input_shape, name="waveforms")
+        return waveforms, spectrogram(waveforms, info, image=True)
+    inputs = keras.Input(info.input_shape, name="inputs")
+    return inputs, inputs
+
+
 def classifier_head(x, num_classes: int, dropout: float = 0.0, name: str = "logits"):
     """Optional dropout, then a Dense layer giving float32 logits (safe under mixed precision)."""
     if dropout:

@@ -9,7 +9,7 @@ from keras import layers
 
 from zoo.config import ranged
 from zoo.errors import ZooError
-from zoo.models.layers import ZeroPadShortcut, classifier_head
+from zoo.models.layers import ZeroPadShortcut, classifier_head, image_input
 from zoo.registry import register_model
 
 
@@ -47,7 +47,7 @@ def build_resnet(info, config: ResNetConfig) -> keras.Model:
     if config.shortcut not in ("pad", "projection"):
         raise ZooError(f"resnet shortcut must be 'pad' or 'projection', got {config.shortcut!r}")
     blocks = (config.depth - 2) // 6
-    inputs = keras.Input(info.input_shape, name="inputs")
+    inputs, x = image_input(info)
     x = layers.Conv2D(
         config.widths[0],
         3,
@@ -55,7 +55,7 @@ def build_resnet(info, config: ResNetConfig) -> keras.Model:
         use_bias=False,
         kernel_initializer="he_normal",
         name="stem_conv",
-    )(inputs)
+    )(x)
     x = layers.Activation("relu", name="stem_relu")(layers.BatchNormalization(name="stem_bn")(x))
     for stage, filters in enumerate(config.widths):
         for b in range(blocks):
@@ -87,20 +87,29 @@ RECIPE = dict(
 
 
 @register_model(
-    family="resnet", modality="image", builder=build_resnet, recipe=RECIPE, default=True
+    family="resnet",
+    modality="image",
+    builder=build_resnet,
+    recipe=RECIPE,
+    default=True,
+    accepts=("audio",),
 )
 def resnet20() -> ResNetConfig:
     """ResNet-20 for CIFAR (He et al. 2016), about 0.27M parameters."""
     return ResNetConfig(depth=20)
 
 
-@register_model(family="resnet", modality="image", builder=build_resnet, recipe=RECIPE)
+@register_model(
+    family="resnet", modality="image", builder=build_resnet, recipe=RECIPE, accepts=("audio",)
+)
 def resnet32() -> ResNetConfig:
     """ResNet-32 for CIFAR (He et al. 2016), about 0.46M parameters."""
     return ResNetConfig(depth=32)
 
 
-@register_model(family="resnet", modality="image", builder=build_resnet, recipe=RECIPE)
+@register_model(
+    family="resnet", modality="image", builder=build_resnet, recipe=RECIPE, accepts=("audio",)
+)
 def resnet56() -> ResNetConfig:
     """ResNet-56 for CIFAR (He et al. 2016), about 0.85M parameters."""
     return ResNetConfig(depth=56)

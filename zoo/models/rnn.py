@@ -36,10 +36,16 @@ def build_rnn(info, config: RNNConfig) -> keras.Model:
 
     if config.cell not in CELLS:
         raise ZooError(f"rnn cell must be one of {', '.join(CELLS)}, got {config.cell!r}")
-    inputs = keras.Input(info.input_shape, dtype="int32", name="tokens")
-    x = layers.Embedding(
-        info.vocab_size, config.embedding_dim, mask_zero=config.mask_padding, name="embedding"
-    )(inputs)
+    if info.modality == "audio":  # a sequence of log-mel frames (the seed's speech RNN)
+        from zoo.models.audio import spectrogram
+
+        inputs = keras.Input(info.input_shape, name="waveforms")
+        x = spectrogram(inputs, info, image=False)
+    else:
+        inputs = keras.Input(info.input_shape, dtype="int32", name="tokens")
+        x = layers.Embedding(
+            info.vocab_size, config.embedding_dim, mask_zero=config.mask_padding, name="embedding"
+        )(inputs)
     for i, units in enumerate(config.units):
         if config.dropout:
             x = layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
@@ -66,31 +72,38 @@ RECIPE = dict(
 )
 
 
-@register_model(family="rnn", modality="text", builder=build_rnn, recipe=RECIPE)
+@register_model(family="rnn", modality="text", builder=build_rnn, recipe=RECIPE, accepts=("audio",))
 def simple_rnn() -> RNNConfig:
     """Embedding -> SimpleRNN(64) -> Dense: the plain recurrent baseline."""
     return RNNConfig(cell="simple_rnn")
 
 
-@register_model(family="rnn", modality="text", builder=build_rnn, recipe=RECIPE, default=True)
+@register_model(
+    family="rnn",
+    modality="text",
+    builder=build_rnn,
+    recipe=RECIPE,
+    default=True,
+    accepts=("audio",),
+)
 def lstm() -> RNNConfig:
     """Embedding(10000, 128) -> LSTM(64) -> Dense: the seed's LSTM."""
     return RNNConfig(cell="lstm")
 
 
-@register_model(family="rnn", modality="text", builder=build_rnn, recipe=RECIPE)
+@register_model(family="rnn", modality="text", builder=build_rnn, recipe=RECIPE, accepts=("audio",))
 def lstm_stacked() -> RNNConfig:
     """Embedding -> LSTM(64) -> LSTM(64) -> Dense: the seed's stacked LSTM."""
     return RNNConfig(cell="lstm", units=(64, 64))
 
 
-@register_model(family="rnn", modality="text", builder=build_rnn, recipe=RECIPE)
+@register_model(family="rnn", modality="text", builder=build_rnn, recipe=RECIPE, accepts=("audio",))
 def bilstm() -> RNNConfig:
     """Embedding -> Bidirectional(LSTM(64)) -> Dense."""
     return RNNConfig(cell="lstm", bidirectional=True)
 
 
-@register_model(family="rnn", modality="text", builder=build_rnn, recipe=RECIPE)
+@register_model(family="rnn", modality="text", builder=build_rnn, recipe=RECIPE, accepts=("audio",))
 def gru() -> RNNConfig:
     """Embedding -> GRU(64) -> Dense."""
     return RNNConfig(cell="gru")

@@ -26,6 +26,7 @@ class Classification(Task):
         import tensorflow as tf
 
         info, builder = inspect_dataset(config, spec, download)
+        info = modalities.complete(info, builder, config, spec, console)
         for note in info.notes:
             console.print(f"note: {note}")
         split = functools.partial(
@@ -136,6 +137,7 @@ def inspect_dataset(config, spec, download: bool):
             image_size=config.image_size,
             val_fraction=config.val_fraction,
             sequence_length=config.sequence_length,
+            clip_seconds=config.clip_seconds,
             builder=builder,
         )
 
