@@ -31,11 +31,20 @@ def _fmt(value, digits=4):
     help="name, model, dataset, status, test_accuracy, best_val_accuracy or started; "
     "prefix - for descending (e.g. --sort -test_accuracy).",
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "markdown"]),
+    default="table",
+    show_default=True,
+    help="csv / markdown: the results table of finished runs (numbers, device, precision, the "
+    "command that reproduces each).",
+)
 @runs_dir_option
 @pattern_option
 @json_option
 @click.pass_context
-def runs(ctx, sort, runs_dir, pattern, as_json):
+def runs(ctx, sort, fmt, runs_dir, pattern, as_json):
     """List runs: model, dataset, epochs, best validation and test accuracy, status
     (finished, running, interrupted, failed).
 
@@ -43,6 +52,7 @@ def runs(ctx, sort, runs_dir, pattern, as_json):
     Examples:
       zoo runs
       zoo runs 'cnn-*' --sort -test_accuracy
+      zoo runs --format csv > results/results.csv
       zoo runs show runs/cnn-fashion_mnist
     """
     if ctx.invoked_subcommand:
@@ -51,6 +61,9 @@ def runs(ctx, sort, runs_dir, pattern, as_json):
 
     from zoo import api
 
+    if fmt != "table":
+        click.echo(api.results_table(runs_dir, pattern, fmt), nl=False)
+        return
     rows = api.list_run_rows(runs_dir, pattern, sort)
     if as_json:
         emit_json(rows)

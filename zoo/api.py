@@ -264,6 +264,16 @@ def list_run_rows(
     return run_table.list_run_rows(runs_dir, pattern, sort)
 
 
+def results_table(
+    runs_dir: str | Path | None = None, pattern: str | None = None, fmt: str = "csv"
+) -> str:
+    """Finished runs as a results table (``fmt`` csv or markdown), every number from the runs."""
+    from zoo import run_table
+
+    rows = run_table.result_rows(runs_dir, pattern)
+    return run_table.to_csv(rows) if fmt == "csv" else run_table.to_markdown(rows)
+
+
 def show_run(path: str | Path) -> dict[str, Any]:
     """``run_row`` of one run with its config, record and metrics."""
     from zoo import run_table

@@ -115,13 +115,13 @@ def train(
     with runs.owned(root / name, work) as run, interrupts.handled() as stop:
         try:
             state = resume_state(run, task, config)
+            run.started = started
             summary = _phases(task, spec, config, run, state, stop, tpu, download, console)
         except BaseException as error:
             ended = _ended(run, error)
             if ended is error:
                 raise
             raise ended from None
-    summary["wall_time_s"] = round(time.time() - started, 1)
     if run.chief:
         console.print(task.report(summary))
     if export_to is not None and run.chief:
@@ -245,7 +245,7 @@ def finish(task, model, data, config, run, console) -> dict[str, Any]:
         "parameters": int(model.count_params()),
     }
     if not run.chief:
-        return summary
+        return {**summary, "wall_time_s": round(time.time() - run.started, 1)}
     if not run.exists():
         raise ZooError(f"run directory {run.path} was removed; nothing was saved: start again")
     best = run.checkpoints / "best.weights.h5"
@@ -254,6 +254,7 @@ def finish(task, model, data, config, run, console) -> dict[str, Any]:
     _check_finite(model, run)
     runs.write_atomic(run.file(runs.MODEL), lambda tmp: model.save(str(tmp)))
     summary.update(task.evaluate(run, model, data, config))
+    summary["wall_time_s"] = round(time.time() - run.started, 1)  # this process: start to save
     runs.write_json(run.file(runs.METRICS), summary)
     summary["plots"] = task.plots(run, data, summary, console)
     run.mark("finished", finished=runs.now())

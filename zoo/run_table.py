@@ -1,5 +1,6 @@
 """What `zoo runs` shows: one row per run (what, how far, how good), sorted, and one run in
-full (config, record, metrics)."""
+full (config, record, metrics); for finished runs, the results table (CSV or Markdown) with the
+command that reproduces each row."""
 
 from __future__ import annotations
 
@@ -112,3 +113,85 @@ def show_run(path: str | Path) -> dict[str, Any]:
     metrics = run.file(runs.METRICS)
     out["metrics"] = runs.read_json(metrics) if metrics.exists() else None
     return out
+
+
+# The results table: one row per finished run, every number read from the run's own files.
+RESULT_COLUMNS = (
+    "run",
+    "model",
+    "dataset",
+    "epochs",
+    "test_accuracy",
+    "best_val_accuracy",
+    "wall_time_s",
+    "examples_per_s",
+    "precision",
+    "device",
+    "zoo",
+    "command",
+)
+
+
+def result_rows(runs_dir: str | Path | None = None, pattern: str | None = None) -> list[dict]:
+    """Finished classification runs as results rows (RESULT_COLUMNS). ``examples_per_s`` is
+    training examples x epochs / the run's wall time (start-up and validation included)."""
+    import shlex
+
+    from zoo import runs
+
+    out = []
+    for row in list_run_rows(runs_dir, pattern, "started"):
+        if row["status"] != "finished" or row["task"] != "classify":
+            continue
+        run = runs.Run(Path(row["path"]))
+        record, metrics = run.record(), runs.read_json(run.file(runs.METRICS), dict)
+        hardware = (
+            runs.read_json(run.file(runs.DISTRIBUTE), dict)
+            if run.file(runs.DISTRIBUTE).exists()
+            else {}
+        )
+        wall, examples = metrics.get("wall_time_s"), metrics.get("train_examples")
+        epochs = len(run.file(runs.HISTORY).read_text().strip().splitlines()) - 1
+        command = record.get("command") or []
+        out.append(
+            {
+                "run": row["name"],
+                "model": row["model"],
+                "dataset": row["dataset"],
+                "epochs": epochs,
+                "test_accuracy": round(metrics["test_accuracy"], 4),
+                "best_val_accuracy": round(row["best_val_accuracy"] or 0.0, 4),
+                "wall_time_s": wall,
+                "examples_per_s": round(examples * epochs / wall, 1) if wall and examples else None,
+                "precision": hardware.get("precision"),
+                "device": ", ".join(hardware.get("devices", [])) or None,
+                "zoo": record.get("zoo"),
+                "command": shlex.join(["zoo", *command[1:]]) if command else None,
+            }
+        )
+    return out
+
+
+def to_csv(rows: list[dict], columns=RESULT_COLUMNS) -> str:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def to_markdown(rows: list[dict], columns=RESULT_COLUMNS) -> str:
+    """A Markdown table; the command in backticks, empty cells as '-'."""
+
+    def cell(column, value):
+        if value in (None, ""):
+            return "-"
+        text = str(value).replace("|", "\\|")
+        return f"`{text}`" if column == "command" else text
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(c, r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"

@@ -104,7 +104,7 @@ class BertConfig:
     # The classifier's input: the [CLS] vector, as in BERT, or the mean over real tokens. The
     # masked-LM loss never reads the [CLS] output, so after MLM-only pretraining (no next-sentence
     # task) mean pooling starts fine-tuning from vectors the pretraining did train; on IMDB it
-    # gave no reliable gain over [CLS] at this pretraining budget (README, Results).
+    # gave no reliable gain over [CLS] at this pretraining budget (docs/results-history.md).
     pooling: str = "cls"
 
 

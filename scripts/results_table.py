@@ -1,0 +1,76 @@
+"""The results table: results/results.csv holds the reference runs (numbers and the command of
+each, read from the runs by `zoo runs --format csv`); the README's table is generated from it.
+
+    python scripts/results_table.py add runs/resnet20-cifar10-s0 --note "machine idle"
+    python scripts/results_table.py readme     # rewrite the README's table from the CSV
+    python scripts/results_table.py check      # exit 1 when README and CSV disagree (CI test)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from zoo import run_table  # noqa: E402
+
+CSV = ROOT / "results" / "results.csv"
+README = ROOT / "README.md"
+COLUMNS = (*run_table.RESULT_COLUMNS, "notes")
+SHOWN = ("model", "dataset", "epochs", "test_accuracy", "best_val_accuracy", "wall_time_s",
+         "examples_per_s", "precision", "notes", "command")  # fmt: skip
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def read_rows() -> list[dict]:
+    if not CSV.exists():
+        return []
+    return list(csv.DictReader(io.StringIO(CSV.read_text())))
+
+
+def readme_block(rows: list[dict]) -> str:
+    return f"{START}\n{run_table.to_markdown(rows, SHOWN)}{END}"
+
+
+def current_block() -> str:
+    text = README.read_text()
+    return text[text.index(START) : text.index(END) + len(END)]
+
+
+def add(paths: list[str], note: str) -> None:
+    rows = {r["run"]: r for r in read_rows()}
+    for path in paths:
+        run = Path(path)
+        found = run_table.result_rows(run.parent, run.name)
+        if not found:
+            raise SystemExit(f"{path}: not a finished classification run")
+        rows[run.name] = {**found[0], "notes": note}
+    CSV.parent.mkdir(exist_ok=True)
+    CSV.write_text(run_table.to_csv(list(rows.values()), COLUMNS))
+    print(f"{CSV}: {len(rows)} rows")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="action", required=True)
+    adding = sub.add_parser("add")
+    adding.add_argument("runs", nargs="+")
+    adding.add_argument("--note", default="")
+    sub.add_parser("readme")
+    sub.add_parser("check")
+    args = parser.parse_args()
+    if args.action == "add":
+        add(args.runs, args.note)
+    elif args.action == "readme":
+        README.write_text(README.read_text().replace(current_block(), readme_block(read_rows())))
+    elif current_block() != readme_block(read_rows()):
+        raise SystemExit("README results table differs from results/results.csv: run readme")
+
+
+if __name__ == "__main__":
+    main()

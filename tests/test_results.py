@@ -1,0 +1,38 @@
+"""The results table is made from runs: `zoo runs --format csv|markdown`, and the README's
+table generated from results/results.csv."""
+
+import csv
+import io
+import subprocess
+import sys
+
+from helpers import PROJECT, train_smoke, zoo
+
+
+def test_runs_format_csv_and_markdown(mock_tfds, workdir):
+    train_smoke("mlp", "mnist", "a", "--epochs", "2")
+    train_smoke("cnn", "mnist", "b")
+    rows = list(csv.DictReader(io.StringIO(zoo("runs", "--format", "csv").output)))
+    assert [r["run"] for r in rows] == ["a", "b"]
+    a = rows[0]
+    assert (a["model"], a["dataset"], a["epochs"], a["precision"]) == (
+        "mlp",
+        "mnist",
+        "2",
+        "float32",
+    )
+    metrics = __import__("json").loads((workdir / "runs/a/metrics.json").read_text())
+    assert float(a["test_accuracy"]) == round(metrics["test_accuracy"], 4)
+    assert float(a["wall_time_s"]) == metrics["wall_time_s"] and float(a["examples_per_s"]) > 0
+    assert a["device"] and a["zoo"] and a["command"].startswith("zoo")
+    table = zoo("runs", "--format", "markdown").output.splitlines()
+    assert table[0].startswith("| run | model |") and len(table) == 4
+
+
+def test_readme_table_matches_results_csv():
+    done = subprocess.run(
+        [sys.executable, str(PROJECT / "scripts" / "results_table.py"), "check"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
