@@ -73,6 +73,12 @@ def benchmark(
         f"{result['infer_median_batch_ms']:.2f} ms"
     )
     out.print(
+        f"training {result['train_flops_per_s'] / 1e9:.1f} GFLOP/s (3 x "
+        f"{result['flops_per_example'] / 1e6:.1f} MFLOPs per example), "
+        f"{100 * result['share_of_peak']:.1f}% of this machine's {result['matmul_peak_dtype']} "
+        f"matmul peak ({result['matmul_peak_flops_per_s'] / 1e9:.0f} GFLOP/s, measured now)"
+    )
+    out.print(
         f"peak host memory {result['host_peak_rss_mb']:.0f} MB"
         + (f", GPU {result['gpu_peak_mb']}" if "gpu_peak_mb" in result else "")
     )

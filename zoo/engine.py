@@ -100,10 +100,12 @@ def train(
     download: bool = True,
     export_to: str | Path | None = None,
     console: Console | None = None,
+    extra_callbacks: tuple = (),
 ) -> dict[str, Any]:
     """Train ``config.model`` for ``task`` into ``runs_dir/run_name``; a run interrupted earlier
     with the same config resumes. Returns the run summary (also metrics.json). With
-    ``export_to``, the chief also exports the finished run there (verified SavedModel)."""
+    ``export_to``, the chief also exports the finished run there (verified SavedModel).
+    ``extra_callbacks`` join fit's callbacks (benchmarks measure with them)."""
     console = default_console(console)
     started = time.time()
     spec = registry.get_spec(config.model)
@@ -115,7 +117,7 @@ def train(
     with runs.owned(root / name, work) as run, interrupts.handled() as stop:
         try:
             state = resume_state(run, task, config)
-            run.started = started
+            run.started, run.extra_callbacks = started, tuple(extra_callbacks)
             summary = _phases(task, spec, config, run, state, stop, tpu, download, console)
         except BaseException as error:
             ended = _ended(run, error)
@@ -220,7 +222,8 @@ def fit(task, model, data, config, hw, run, first: int, steps: int, stop, consol
         distribute.patch_keras_for_multi_worker()
         _patch_multi_worker_build(model, hw.strategy, val_ds)
     progress = RichProgress(console, config.epochs, steps)
-    cbs = callbacks.standard(run, stop, task.monitor, config.early_stopping, [progress])
+    extra = [progress, *getattr(run, "extra_callbacks", ())]
+    cbs = callbacks.standard(run, stop, task.monitor, config.early_stopping, extra)
     model.fit(
         train_ds,
         validation_data=val_ds,
