@@ -106,6 +106,10 @@ def info(name, image_size, num_classes, vocab_size, as_json):
     recipes = [("default training recipe", data["recipe"])]
     if "pretrain_recipe" in data:
         recipes.append(("masked-LM pretraining recipe (zoo pretrain)", data["pretrain_recipe"]))
+    for dataset, values in data.get("dataset_recipes", {}).items():
+        out.print(
+            f"recipe values for {dataset}: " + ", ".join(f"{k}={v}" for k, v in values.items())
+        )
     for title, recipe in recipes:
         out.print(f"{title}:")
         for k, v in recipe.items():

@@ -138,8 +138,8 @@ def resolve_train_config(
     flags: dict[str, Any] | None = None,
     pretraining: bool = False,
 ) -> TrainConfig:
-    """defaults < family recipe (its pretraining recipe with ``pretraining``) < --smoke <
-    config file < --set < explicit flags."""
+    """defaults < family recipe (its pretraining recipe with ``pretraining``) < the recipe's
+    values for this dataset < --smoke < config file < --set < explicit flags."""
     spec = registry.get_spec(model)
     file_values = cfg_lib.load_file(config_file) if config_file else {}
     set_values = cfg_lib.parse_set(sets)
@@ -147,7 +147,10 @@ def resolve_train_config(
     user = cfg_lib.merge(file_values, set_values, flag_values)
     smoke = {"epochs": 1} if user.get("smoke") else {}
     recipe = spec.pretrain_recipe if pretraining else spec.recipe
-    merged = cfg_lib.merge(recipe, smoke, user, {"model": spec.name})
+    per_dataset = (
+        {} if pretraining else spec.dataset_recipes.get(dataset or user.get("dataset"), {})
+    )
+    merged = cfg_lib.merge(recipe, per_dataset, smoke, user, {"model": spec.name})
     if dataset:
         merged["dataset"] = dataset
     if not merged.get("dataset"):

@@ -91,6 +91,7 @@ def model_info(
             model, info.input_shape, "int32" if spec.modality == "text" else "float32"
         ),
         "config": cfg_lib.to_dict(spec.config),
+        "dataset_recipes": spec.dataset_recipes,
         "recipe": {
             **cfg_lib.to_dict(TrainConfig()),
             **spec.recipe,

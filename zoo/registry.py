@@ -41,6 +41,7 @@ class ModelSpec:
     tokenizer: str = "words"  # text: "words" (TextVectorization) or "wordpiece" (BERT)
     pretrain_recipe: dict = field(default_factory=dict)  # TrainConfig defaults for pretraining
     accepts: tuple[str, ...] = ()  # further modalities it reads (e.g. audio as spectrograms)
+    dataset_recipes: dict = field(default_factory=dict)  # dataset -> recipe values for it
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -65,6 +66,7 @@ def register_model(
     tokenizer: str = "words",
     pretrain_recipe: dict | None = None,
     accepts: tuple[str, ...] = (),
+    dataset_recipes: dict | None = None,
 ) -> Callable:
     """Decorator registering a variant function that returns its architecture config."""
     if not {modality, *accepts} <= set(MODALITIES):
@@ -88,6 +90,7 @@ def register_model(
             tokenizer=tokenizer,
             pretrain_recipe=dict(pretrain_recipe or {}),
             accepts=tuple(accepts),
+            dataset_recipes=dict(dataset_recipes or {}),
         )
         if default or family not in _FAMILY_DEFAULTS:
             _FAMILY_DEFAULTS[family] = name

@@ -75,6 +75,10 @@ RECIPE = dict(
 )
 
 
+# CIFAR-10's photographs, unlike Fashion-MNIST's centred garments, gain from horizontal flips.
+DATASET_RECIPES = {"cifar10": {"augment": "flip"}}
+
+
 @register_model(
     family="cnn",
     modality="image",
@@ -82,6 +86,7 @@ RECIPE = dict(
     recipe=RECIPE,
     default=True,
     accepts=("audio",),
+    dataset_recipes=DATASET_RECIPES,
 )
 def cnn() -> CNNConfig:
     """The TensorFlow tutorial CNN: Conv32-Pool-Conv64-Pool-Conv64-Dense64 (122,570 params on CIFAR-10)."""
