@@ -2,7 +2,7 @@
 
   seed     the seed document's plain-Keras script: float32 numpy arrays, model.fit(x, y)
   handtuned a hand-tuned tf.data loop: uint8 tensors, cache, shuffle, batch, map(scale), prefetch
-  zoo      the pipeline and compile step `zoo train` builds (zoo.data.make_pipeline)
+  zoo      the pipeline and compile step `zoo train` builds (zoo.pipelines.make_pipeline)
 
 Same model, same batch size, epochs alternating between the three, medians reported.
 
@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import data, preprocess, registry
+from zoo import pipelines, preprocess, registry
 from zoo.benchmark import EpochTimer, alternate
 from zoo.config import TrainConfig
 from zoo.data import reference_info
@@ -50,7 +50,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
     labels = rng.integers(0, 10, n)
-    steps = data.steps_per_epoch(n, bs)
+    steps = pipelines.steps_per_epoch(n, bs)
     cfg = TrainConfig(
         model="cnn", dataset=info.name, batch_size=bs, epochs=10_000, schedule="constant"
     )
@@ -101,7 +101,7 @@ def main() -> None:
 
     # zoo: the pipeline of `zoo train` over the same uint8 examples
     raw = tf.data.Dataset.from_tensor_slices((images, labels))
-    zoo_ds = data.make_pipeline(
+    zoo_ds = pipelines.make_pipeline(
         raw,
         info,
         batch_size=bs,

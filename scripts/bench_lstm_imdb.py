@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from zoo import data, registry
+from zoo import data, pipelines, registry
 from zoo.benchmark import EpochTimer, alternate
 from zoo.config import TrainConfig
 from zoo.preprocess import fit_vectorizer
@@ -42,7 +42,7 @@ def main() -> None:
     )
     builder = data.get_builder("imdb_reviews", args.data_dir)
     info = data.inspect("imdb_reviews", args.data_dir, builder=builder)
-    raw = data.load_split(builder, info, "train", role="train", smoke=False, seed=0)
+    raw = pipelines.load_split(builder, info, "train", role="train", smoke=False, seed=0)
     raw = raw.take(args.examples).cache()
     vec = fit_vectorizer(
         raw.map(lambda x, y: x), cfg.max_tokens, cfg.sequence_length, cfg.standardize
@@ -57,7 +57,7 @@ def main() -> None:
     y_np = keras.utils.to_categorical(np.array(labels), info.num_classes)
 
     # The zoo's way: the same pipeline `zoo train` builds.
-    zoo_ds = data.make_pipeline(
+    zoo_ds = pipelines.make_pipeline(
         raw, info, batch_size=cfg.batch_size, encode=vec, training=True, examples=args.examples
     )
 

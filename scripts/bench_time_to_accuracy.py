@@ -67,15 +67,15 @@ def zoo_side(data_dir: str, epochs: int, values: dict) -> None:
     """`zoo train cnn --dataset cifar10` with a callback that evaluates the test split."""
     import keras
 
-    from zoo import api, data, evaluation
+    from zoo import api, data, evaluation, pipelines
     from zoo.tasks import get_task
 
     flags = {"data_dir": data_dir, "epochs": epochs, **values}
     config = api.resolve_train_config("cnn", "cifar10", flags=flags)
     info = data.inspect("cifar10", data_dir)
     builder = data.get_builder("cifar10", data_dir)
-    test = data.make_pipeline(
-        data.load_split(builder, info, "test", role="test", smoke=False, seed=0), info,
+    test = pipelines.make_pipeline(
+        pipelines.load_split(builder, info, "test", role="test", smoke=False, seed=0), info,
         batch_size=256, preprocess=__import__("zoo.preprocess").preprocess.prepare_images,
         training=False, one_hot=False,
     )  # fmt: skip

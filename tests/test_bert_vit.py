@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from helpers import PROJECT, assert_one_line_error, smoke_args, tiny_image, zoo, zoo_json
 
-from zoo import data, preprocess
+from zoo import data, pipelines, preprocess
 from zoo.export.serving import encode_png, load_saved_model
 from zoo.tasks.masked_lm import mask_tokens
 
@@ -160,7 +160,7 @@ def test_sentence_pairs_train_eval_export_serve_predict(workdir):
         )
         assert lite["agreement"] == 1.0
         info = data.inspect("glue/mrpc", "tfds")
-        texts = data.load_texts(data.get_builder("glue/mrpc", "tfds"), info, "train", smoke=False)
+        texts = pipelines.load_texts(data.get_builder("glue/mrpc", "tfds"), info, "train", smoke=False)
         words = {t.split()[0] for t in texts.as_numpy_iterator()}  # pretraining reads both
         assert (
             words == {b"leftword", b"rightword"} and int(texts.reduce(0, lambda c, _: c + 1)) == 80

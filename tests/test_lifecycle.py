@@ -213,14 +213,14 @@ def test_non_finite_and_out_of_range_training_values(flag, value, needle, workdi
 
 
 def test_non_finite_loss_stops_the_run_naming_epoch_and_step(mock_tfds, workdir, monkeypatch):
-    from zoo import data
+    from zoo import pipelines
 
-    original = data.make_pipeline
+    original = pipelines.make_pipeline
 
     def nan_labels(*args, **kwargs):  # NaN targets: the very first loss is NaN
         return original(*args, **kwargs).map(lambda x, y: (x, y * float("nan")))
 
-    monkeypatch.setattr(data, "make_pipeline", nan_labels)
+    monkeypatch.setattr(pipelines, "make_pipeline", nan_labels)
     result = zoo(*_train_args("nan", "--batch-size", "8"), ok=False)
     assert_one_line_error(result, "the loss is nan at epoch 1, step 1")
     assert _record(Path("runs/nan"))["status"] == "failed"

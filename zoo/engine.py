@@ -145,9 +145,9 @@ def _phases(task, spec, config, run, state, stop, tpu, download, console) -> dic
         run.preprocessor_dir if state != "new" else getattr(source, "preprocessor_dir", None)
     )
     data = task.data(config, spec, vocab_dir=vocab_dir, download=download, console=console)
-    from zoo import data as data_lib
+    from zoo import pipelines
 
-    steps = data_lib.steps_per_epoch(data.examples, config.batch_size)
+    steps = pipelines.steps_per_epoch(data.examples, config.batch_size)
 
     # --- Model, in the strategy's scope -----------------------------------------------------------
     model = build_model(task, spec, data, config, hw, steps)

@@ -24,7 +24,7 @@ def evaluate_target(
 ) -> dict[str, Any]:
     """Loss, accuracy, top-5, per-class precision/recall/F1 and confusion matrix of a target;
     with ``plot_dir``, PNG plots too (confusion matrix, and training curves for a run)."""
-    from zoo import data
+    from zoo import data, pipelines
     from zoo.plots import write_plots
     from zoo.progress import default_console
     from zoo.targets import load_target
@@ -54,8 +54,8 @@ def evaluate_target(
     builder = data.get_builder(name, data_dir)
     data.ensure_prepared(builder)
     split = split or info.test_split
-    raw = data.load_split(builder, info, split, role="test", smoke=smoke, seed=0)
-    ds = data.make_pipeline(raw, info, batch_size=batch_size, training=False, one_hot=False)
+    raw = pipelines.load_split(builder, info, split, role="test", smoke=smoke, seed=0)
+    ds = pipelines.make_pipeline(raw, info, batch_size=batch_size, training=False, one_hot=False)
     probs, labels = predict_dataset(lambda x: tgt.raw(x)["probabilities"], ds)
     if len(labels) == 0:
         raise ZooError(f"split {split!r} of {name} is empty")

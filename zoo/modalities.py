@@ -1,7 +1,8 @@
 """Modalities: what the input pipeline of each kind of data needs besides the raw examples.
 
 ``complete`` fills in what only the data can say (audio: the clip length, the front end's
-settings); ``adapter`` turns a dataset's facts into the pieces ``data.make_pipeline`` takes: for
+settings); ``adapter`` turns a dataset's facts into the pieces ``pipelines.make_pipeline`` takes:
+for
 images the uint8 -> float scaling that the export repeats in its serving graph; for audio the
 int16 -> float scaling (the log-mel front end is part of the model); for text the tokenizer,
 learned from the training split only (or reloaded for a resumed or fine-tuned run), which the
@@ -23,7 +24,7 @@ from zoo.errors import ZooError
 class Adapter:
     info: Any  # the DatasetInfo, completed (e.g. the vocabulary size for text)
     encoder: Any = None  # saved in the run's preprocessor/ folder (text), else None
-    pipeline: dict = field(default_factory=dict)  # keyword arguments of data.make_pipeline
+    pipeline: dict = field(default_factory=dict)  # keyword arguments of pipelines.make_pipeline
 
 
 AUGMENTS = {"image": ("none", "flip", "crop", "flip_crop"), "audio": ("none", "shift")}

@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from zoo import data, runs, targets
+from zoo import data, pipelines, runs, targets
 from zoo.errors import ZooError
 from zoo.export.serving import (
     ServingModule,
@@ -92,7 +92,7 @@ def verify(run, module: ServingModule, path: Path) -> dict[str, Any]:
     builder = data.get_builder(info.name, config.get("data_dir"))
     if not data.is_available(builder):
         raise ZooError(f"--verify needs {info.name}'s test split, which is not prepared here")
-    raw = data.load_split(builder, info, info.test_split, role="test", smoke=True, seed=0)
+    raw = pipelines.load_split(builder, info, info.test_split, role="test", smoke=True, seed=0)
     xs = raw_batch(info, (x for x, _ in raw.take(32).as_numpy_iterator()))
     loaded = load_saved_model(str(path))
     expected = module.raw(xs)

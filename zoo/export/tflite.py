@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 from rich.console import Console
 
-from zoo import data, runs, targets
+from zoo import data, pipelines, runs, targets
 from zoo.data import DatasetInfo
 from zoo.errors import ZooError
 from zoo.export.litert import MODEL_FILE, QUANTIZE, REPORT_FILE, Interpreter, preprocess_fn
@@ -34,7 +34,6 @@ from zoo.export.serving import (
 )
 from zoo.preprocess import load_text_encoder
 from zoo.progress import default_console
-
 
 # The .tflite model's input, as zoo.json states it: (float, with --int8-io)
 INPUTS = {
@@ -245,13 +244,13 @@ def export_tflite(
 
 def _calibration(builder, info: DatasetInfo, prep, examples: int) -> list:
     """``examples`` training inputs, preprocessed, for int8 calibration."""
-    raw = data.load_split(builder, info, info.train_split, role="train", smoke=False, seed=0)
+    raw = pipelines.load_split(builder, info, info.train_split, role="train", smoke=False, seed=0)
     return list(prep(raw_batch(info, (x for x, _ in raw.take(examples).as_numpy_iterator()))))
 
 
 def _test_examples(builder, info: DatasetInfo, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Raw test inputs (uint8 images / strings) and their labels, the first ``limit`` if given."""
-    test = data.load_split(builder, info, info.test_split, role="test", smoke=False, seed=0)
+    test = pipelines.load_split(builder, info, info.test_split, role="test", smoke=False, seed=0)
     if limit:
         test = test.take(limit)
     pairs = list(test.as_numpy_iterator())

@@ -10,7 +10,7 @@ from typing import Any
 import keras
 
 from zoo import data as data_lib
-from zoo import modalities, registry, runs, training
+from zoo import modalities, pipelines, registry, runs, training
 from zoo.errors import ZooError
 from zoo.tasks.base import Task, TrainingData
 
@@ -30,7 +30,7 @@ class Classification(Task):
         for note in info.notes:
             console.print(f"note: {note}")
         split = functools.partial(
-            data_lib.load_split, builder, info, smoke=config.smoke, seed=config.seed
+            pipelines.load_split, builder, info, smoke=config.smoke, seed=config.seed
         )
         train_raw = split(info.train_split, role="train")
         val_raw = split(info.val_split, role="val")
@@ -41,14 +41,14 @@ class Classification(Task):
 
         pieces = modalities.adapter(info, spec, texts, config, vocab_dir, console)
         info = pieces.info
-        n_train = data_lib.count(train_raw)
+        n_train = pipelines.count(train_raw)
         if n_train == 0:
             raise ZooError(f"the training split {info.train_split} of {info.name} is empty")
         # Known sizes let Keras size its epochs (the label filter hides them from tf.data).
         train_raw = train_raw.apply(tf.data.experimental.assert_cardinality(n_train))
-        val_raw = val_raw.apply(tf.data.experimental.assert_cardinality(data_lib.count(val_raw)))
+        val_raw = val_raw.apply(tf.data.experimental.assert_cardinality(pipelines.count(val_raw)))
         make = functools.partial(
-            data_lib.make_pipeline, info=info, batch_size=config.batch_size, **pieces.pipeline
+            pipelines.make_pipeline, info=info, batch_size=config.batch_size, **pieces.pipeline
         )
 
         def train(first_epoch: int):

@@ -22,7 +22,7 @@ from typing import Any
 import keras
 
 from zoo import data as data_lib
-from zoo import modalities, registry, training
+from zoo import modalities, pipelines, registry, training
 from zoo.errors import ZooError
 from zoo.tasks.base import Task, TrainingData
 from zoo.tokens import MASK_ID, SPECIAL_TOKENS
@@ -98,8 +98,8 @@ class MaskedLM(Task):
         builder = data_lib.get_builder(config.dataset, config.data_dir)
         data_lib.ensure_prepared(builder, download)
         split = config.train_split or info.train_split
-        texts = data_lib.load_texts(builder, info, split, smoke=config.smoke)
-        n = data_lib.count(texts)
+        texts = pipelines.load_texts(builder, info, split, smoke=config.smoke)
+        n = pipelines.count(texts)
         held = min(VAL_EXAMPLES, int(n * config.val_fraction))
         if n - held < 1 or held < 1:
             raise ZooError(f"split {split} of {info.name} has {n} texts; pretraining needs more")
@@ -107,10 +107,10 @@ class MaskedLM(Task):
         pieces = modalities.adapter(info, spec, lambda: train_texts, config, vocab_dir, console)
         info = dataclasses.replace(pieces.info, train_split=split)
         k = max_predictions(config.sequence_length)
-        steps = data_lib.steps_per_epoch(n - held, config.batch_size)
+        steps = pipelines.steps_per_epoch(n - held, config.batch_size)
 
         def masked(ds, training: bool, offset: int, first_epoch: int = 0):
-            pipe = data_lib.make_pipeline(
+            pipe = pipelines.make_pipeline(
                 ds.map(lambda x: (x, 0)),
                 info,
                 batch_size=config.batch_size,
@@ -129,8 +129,8 @@ class MaskedLM(Task):
 
             return (
                 pipe.enumerate()
-                .map(mask, num_parallel_calls=data_lib.AUTOTUNE)
-                .prefetch(data_lib.AUTOTUNE)
+                .map(mask, num_parallel_calls=pipelines.AUTOTUNE)
+                .prefetch(pipelines.AUTOTUNE)
             )
 
         sized = train_texts.apply(tf.data.experimental.assert_cardinality(n - held))
