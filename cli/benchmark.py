@@ -45,13 +45,9 @@ def benchmark(
       zoo benchmark cnn --dataset cifar10 --batch-size 64
       zoo benchmark resnet20 --precision mixed_float16 --xla on --json
     """
-    from zoo import benchmark as bench
-    from zoo.config import PRECISIONS, STRATEGIES, XLA_MODES, _check_choice
+    from zoo import api
 
-    _check_choice("precision", precision, PRECISIONS)
-    _check_choice("xla", xla, XLA_MODES)
-    _check_choice("strategy", strategy, STRATEGIES)
-    result = bench.run(
+    result = api.benchmark(
         model, dataset, batch_size, steps, warmup, data_dir, image_size, precision, xla, strategy
     )
     if as_json:

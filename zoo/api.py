@@ -187,6 +187,14 @@ def predict(target: str | Path, inputs: Sequence[str], top_k: int = 5) -> list[d
     return targets.predict(target, inputs, top_k)
 
 
+def benchmark(model: str, dataset: str | None = None, *args, **kwargs) -> dict[str, Any]:
+    """Training and inference throughput, FLOP/s and memory of the step `zoo train` runs
+    (arguments as ``zoo.benchmark.run``)."""
+    from zoo import benchmark as bench
+
+    return bench.run(model, dataset, *args, **kwargs)
+
+
 def prepare_data(name: str, from_dir: str, data_dir: str | None = None) -> dict[str, Any]:
     """Prepare dataset ``name`` from files already downloaded to ``from_dir`` (no network)."""
     from zoo import data
