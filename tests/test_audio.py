@@ -25,8 +25,10 @@ def _wav(path: Path, rate: int, seconds: float = 0.3, hz: float = 440.0) -> byte
     [
         ("spoken_digit", 8000, "ds_cnn"),
         ("spoken_digit", 8000, "lstm"),
+        ("spoken_digit", 8000, "cnn"),
         ("speech_commands", 16000, "cnn"),
         ("speech_commands", 16000, "ds_cnn"),
+        ("speech_commands", 16000, "lstm"),
     ],
 )
 def test_train_eval_export_serve_wav_tflite(dataset, rate, model, mock_tfds, workdir):
