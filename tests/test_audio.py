@@ -2,12 +2,14 @@
 model), evaluate, export raw-audio SavedModels (WAV bytes and waveforms) and TFLite files, and
 predict WAV files; wrong pairings of model and data are one line."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_one_line_error, smoke_args, zoo, zoo_json
+from helpers import PROJECT, assert_one_line_error, smoke_args, zoo, zoo_json
 
 CLIP = ("--clip-seconds", "0.25")  # mocked clips hold a few dozen samples: pad them
 
@@ -68,6 +70,14 @@ def test_train_eval_export_serve_wav_tflite(dataset, rate, model, mock_tfds, wor
 
 def test_wrong_sample_rate_and_not_a_wav(mock_tfds, workdir):
     zoo(*smoke_args("ds_cnn", "spoken_digit", "a", *CLIP))
+    # A fresh process loads the run's model.keras (its front-end layers are registered).
+    fresh = subprocess.run(
+        [sys.executable, str(PROJECT / "tests" / "mocked_zoo.py"), "24", "export", "runs/a"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
     _wav(Path("fast.wav"), 16000)
     assert_one_line_error(zoo("predict", "runs/a", "fast.wav", ok=False), "16000 Hz", "8000 Hz")
     Path("notes.wav").write_text("not audio")
