@@ -146,3 +146,21 @@ def test_datasets_without_test_split_hold_out_a_disjoint_test_portion():
     train, val, test = _choose_splits({"train": 2500}, 0.1, notes)
     assert (train, val, test) == ("train[:2000]", "train[2000:2250]", "train[2250:]")
     assert "never trained on" in notes[0]
+
+
+def test_an_example_does_not_depend_on_its_batch():
+    """Serving one clip or a batch, the front end gives each clip the same features (Keras's
+    MelSpectrogram clips at the batch maximum unless top_db is None)."""
+    from zoo import registry
+    from zoo.data import DatasetInfo
+
+    info = DatasetInfo(
+        "t", "audio", "audio", "label", 3, ("a", "b", "c"), (4000,), sample_rate=8000
+    )
+    model = registry.create_model("ds_cnn", info)
+    t = np.arange(4000) / 8000
+    loud = (0.9 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+    quiet = (0.001 * np.sin(2 * np.pi * 1200 * t)).astype(np.float32)
+    alone = model(quiet[None], training=False).numpy()
+    together = model(np.stack([loud, quiet]), training=False).numpy()[1:]
+    np.testing.assert_allclose(alone, together, atol=1e-5)

@@ -200,7 +200,7 @@ def test_zero_pad_shortcut_round_trip():
 
 
 def _custom_layers():
-    from zoo.models.audio import SpecAugment
+    from zoo.models.audio import PowerToDb, SpecAugment
     from zoo.models.bert import Bias, SegmentIds, TiedEmbedding
     from zoo.models.layers import ZeroPadShortcut
     from zoo.models.transformer import PaddingMask, PositionEmbedding, TransformerBlock
@@ -219,6 +219,7 @@ def _custom_layers():
         ),
         (PaddingMask(), np.array([[3, 0, 0], [0, 0, 0]], "int32")),
         (SpecAugment(2, 0.2, 1, 0.3, seed=3), np.ones((2, 20, 8), "float32")),
+        (PowerToDb(1e-8), np.array([[0.0, 1e-3, 1.0, 100.0]], "float32")),
     ]
 
 

@@ -74,7 +74,7 @@ VARIANTS = {
         "description": 'DS-CNN-S of "Hello Edge" (Zhang et al. 2017): conv 10x4/2 then 4 '
         "depthwise-separable blocks of 64.",
         "family": "ds_cnn",
-        "flops_per_example": 46922561,
+        "flops_per_example": 46914474,
         "modalities": ["audio"],
         "modality": "audio",
         "parameters": 24492,

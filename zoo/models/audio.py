@@ -1,10 +1,13 @@
 """The audio front end every audio model starts with, so exports take raw waveforms: Keras's
-own ``MelSpectrogram`` (log-mel, in dB), normalised per mel bin, with SpecAugment-style time and
+own ``MelSpectrogram`` (log-mel in dB, floored at -100 dB element by element rather than at 80 dB
+below the batch's loudest value, so a clip's features never depend on its batch),
+normalised per mel bin, with SpecAugment-style time and
 frequency masking while training (Park et al. 2019). Image families read the result as a
 one-channel image (frames x mel bins), recurrent ones as a sequence of frames."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import keras
@@ -31,6 +34,26 @@ class FrontendConfig:
 def frontend_config(values: dict | None) -> FrontendConfig:
     """The front end's settings, strictly checked (unknown keys, types and ranges)."""
     return cfg.replace(FrontendConfig(), dict(values or {}), where="frontend", prefix="frontend.")
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class PowerToDb(layers.Layer):
+    """Power -> decibels, 10 log10(max(power, min_power)), element by element. Keras's
+    ``MelSpectrogram(power_to_db=True)`` also clips at 80 dB below the maximum of the whole
+    batch, so one clip's features would change with the clips served beside it."""
+
+    def __init__(self, min_power: float = 1e-10, **kwargs):
+        super().__init__(**kwargs)
+        self.min_power = min_power
+
+    def call(self, x):
+        return 10.0 * ops.log(ops.maximum(x, self.min_power)) / math.log(10.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "min_power": self.min_power}
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -105,9 +128,10 @@ def spectrogram(waveforms, info, image: bool):
         num_mel_bins=c.num_mel_bins,
         min_freq=min(c.min_freq, rate / 4),
         max_freq=rate / 2,
-        power_to_db=True,
+        power_to_db=False,  # Keras's dB clips at the max of the whole batch: see PowerToDb
         name="frontend_mel",
     )(waveforms)
+    x = PowerToDb(name="frontend_db")(x)
     x = layers.Permute((2, 1), name="frontend_frames")(x)  # (batch, frames, mel bins)
     x = layers.BatchNormalization(name="frontend_norm")(x)  # per mel bin
     x = SpecAugment(
