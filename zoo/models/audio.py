@@ -1,5 +1,5 @@
 """The audio front end every audio model starts with, so exports take raw waveforms: Keras's
-own ``MelSpectrogram`` (log-mel in dB, floored at -100 dB element by element rather than at 80 dB
+own ``MelSpectrogram`` (log-mel in dB, floored at -40 dB element by element rather than at 80 dB
 below the batch's loudest value, so a clip's features never depend on its batch),
 normalised per mel bin, with SpecAugment-style time and
 frequency masking while training (Park et al. 2019). Image families read the result as a
@@ -40,9 +40,11 @@ def frontend_config(values: dict | None) -> FrontendConfig:
 class PowerToDb(layers.Layer):
     """Power -> decibels, 10 log10(max(power, min_power)), element by element. Keras's
     ``MelSpectrogram(power_to_db=True)`` also clips at 80 dB below the maximum of the whole
-    batch, so one clip's features would change with the clips served beside it."""
+    batch, so one clip's features would change with the clips served beside it. The floor,
+    1e-4 (-40 dB; about 80 dB below a loud clip's peak power here), must survive float16: a
+    float16 TFLite export turned Keras's 1e-10 into 0 and every silent frame into -inf."""
 
-    def __init__(self, min_power: float = 1e-10, **kwargs):
+    def __init__(self, min_power: float = 1e-4, **kwargs):
         super().__init__(**kwargs)
         self.min_power = min_power
 
