@@ -77,7 +77,7 @@ def test_train_eval_export_serve_wav_tflite(dataset, rate, model, mock_tfds, wor
 def test_full_integer_int8_of_audio_is_refused(mock_tfds, workdir):
     zoo(*smoke_args("ds_cnn", "spoken_digit", "a", *CLIP))
     result = zoo("export", "runs/a", "--format", "tflite", "--quantize", "int8", ok=False)
-    assert_one_line_error(result, "int8 quantization of the audio front end", "--quantize dynamic")
+    assert_one_line_error(result, "int8 quantization of the audio front end", "--quantize float16")
     assert not Path("saved_models").exists()
 
 
