@@ -160,7 +160,9 @@ def test_sentence_pairs_train_eval_export_serve_predict(workdir):
         )
         assert lite["agreement"] == 1.0
         info = data.inspect("glue/mrpc", "tfds")
-        texts = pipelines.load_texts(data.get_builder("glue/mrpc", "tfds"), info, "train", smoke=False)
+        texts = pipelines.load_texts(
+            data.get_builder("glue/mrpc", "tfds"), info, "train", smoke=False
+        )
         words = {t.split()[0] for t in texts.as_numpy_iterator()}  # pretraining reads both
         assert (
             words == {b"leftword", b"rightword"} and int(texts.reduce(0, lambda c, _: c + 1)) == 80

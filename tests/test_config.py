@@ -57,3 +57,20 @@ def test_value_checks():
     for bad in ({"batch_size": 0}, {"val_fraction": 1.5}, {"learning_rate": -1.0}):
         with pytest.raises(ZooError):
             from_dict(TrainConfig, bad)
+
+
+def test_dataset_recipe_values_sit_between_the_recipe_and_the_user(monkeypatch):
+    import dataclasses
+
+    from zoo import registry
+
+    spec = registry.get_spec("cnn")
+    values = {"cifar10": {"augment": "flip", "epochs": 3}}
+    monkeypatch.setitem(
+        registry._REGISTRY, "cnn", dataclasses.replace(spec, dataset_recipes=values)
+    )
+    config = api.resolve_train_config("cnn", "cifar10")
+    assert (config.augment, config.epochs, config.optimizer) == ("flip", 3, "adam")
+    assert api.resolve_train_config("cnn", "mnist").augment == "none"
+    user = api.resolve_train_config("cnn", "cifar10", flags={"augment": "none"})
+    assert user.augment == "none" and user.epochs == 3

@@ -41,5 +41,3 @@ def resolve(
     config = cfg_lib.from_dict(TrainConfig, merged, where="train config")
     registry.model_config(config.model, config.model_config)  # architecture keys checked now
     return config
-
-
