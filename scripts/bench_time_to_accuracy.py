@@ -67,7 +67,7 @@ def zoo_side(data_dir: str, epochs: int, values: dict) -> None:
     """`zoo train cnn --dataset cifar10` with a callback that evaluates the test split."""
     import keras
 
-    from zoo import api, data, evaluation, pipelines
+    from zoo import api, data, evaluation, pipelines, preprocess
     from zoo.tasks import get_task
 
     flags = {"data_dir": data_dir, "epochs": epochs, **values}
@@ -76,7 +76,7 @@ def zoo_side(data_dir: str, epochs: int, values: dict) -> None:
     builder = data.get_builder("cifar10", data_dir)
     test = pipelines.make_pipeline(
         pipelines.load_split(builder, info, "test", role="test", smoke=False, seed=0), info,
-        batch_size=256, preprocess=__import__("zoo.preprocess").preprocess.prepare_images,
+        batch_size=256, preprocess=preprocess.prepare_images,
         training=False, one_hot=False,
     )  # fmt: skip
 

@@ -246,7 +246,7 @@ def test_spoiled_weights_are_never_saved_as_finished(mock_tfds, workdir, monkeyp
 def test_non_finite_validation_loss_and_weights_are_refused(mock_tfds, workdir):
     import keras
 
-    from zoo import callbacks, engine, runs
+    from zoo import callbacks, runs, targets
     from zoo.errors import ZooError
     from zoo.interrupts import StopRequest
 
@@ -257,10 +257,10 @@ def test_non_finite_validation_loss_and_weights_are_refused(mock_tfds, workdir):
     guard.on_epoch_end(2, {"loss": 0.5, "val_loss": 0.7})  # finite: no error
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    engine._check_finite(model, run)
+    targets.check_finite(model, f"run {run.name}")
     model.layers[0].kernel.assign(np.full((3, 2), np.inf, np.float32))
     with pytest.raises(ZooError, match="non-finite weights"):
-        engine._check_finite(model, run)
+        targets.check_finite(model, f"run {run.name}")
 
     # A finished run whose model.keras holds NaN weights is never exported.
     zoo(*_train_args("ok"))

@@ -117,8 +117,9 @@ def train(
     with runs.owned(root / name, work) as run, interrupts.handled() as stop:
         try:
             state = resume_state(run, task, config)
-            run.started, run.extra_callbacks = started, tuple(extra_callbacks)
-            summary = _phases(task, spec, config, run, state, stop, tpu, download, console)
+            run.started = started
+            fitting = (stop, tuple(extra_callbacks))
+            summary = _phases(task, spec, config, run, state, fitting, tpu, download, console)
         except BaseException as error:
             ended = _ended(run, error)
             if ended is error:
@@ -133,7 +134,7 @@ def train(
     return summary
 
 
-def _phases(task, spec, config, run, state, stop, tpu, download, console) -> dict[str, Any]:
+def _phases(task, spec, config, run, state, fitting, tpu, download, console) -> dict[str, Any]:
     # --- Hardware ---------------------------------------------------------------------------------
     hw = setup(config.runtime, spec.modality, tpu)
     for line in hw.report.lines():
@@ -167,7 +168,7 @@ def _phases(task, spec, config, run, state, stop, tpu, download, console) -> dic
 
     # --- Fit --------------------------------------------------------------------------------------
     if state != "finish" and first < config.epochs:
-        fit(task, model, data, config, hw, run, first, steps, stop, console)
+        fit(task, model, data, config, hw, run, first, steps, fitting, console)
     run.mark("running", trained=True)
 
     # --- Finish -----------------------------------------------------------------------------------
@@ -211,8 +212,9 @@ def resume_state(run, task: Task, config: TrainConfig) -> str:
     return "finish" if record.get("trained") else "resume"
 
 
-def fit(task, model, data, config, hw, run, first: int, steps: int, stop, console) -> None:
-    """``model.fit`` from epoch ``first`` with the standard callbacks and the progress display."""
+def fit(task, model, data, config, hw, run, first: int, steps: int, fitting, console) -> None:
+    """``model.fit`` from epoch ``first`` with the standard callbacks and the progress display;
+    ``fitting`` is (the signal StopRequest, the caller's extra callbacks)."""
     from zoo import callbacks
     from zoo.progress import RichProgress
 
@@ -222,8 +224,8 @@ def fit(task, model, data, config, hw, run, first: int, steps: int, stop, consol
         distribute.patch_keras_for_multi_worker()
         _patch_multi_worker_build(model, hw.strategy, val_ds)
     progress = RichProgress(console, config.epochs, steps)
-    extra = [progress, *getattr(run, "extra_callbacks", ())]
-    cbs = callbacks.standard(run, stop, task.monitor, config.early_stopping, extra)
+    stop, extra = fitting
+    cbs = callbacks.standard(run, stop, task.monitor, config.early_stopping, [progress, *extra])
     model.fit(
         train_ds,
         validation_data=val_ds,
@@ -251,10 +253,12 @@ def finish(task, model, data, config, run, console) -> dict[str, Any]:
         return {**summary, "wall_time_s": round(time.time() - run.started, 1)}
     if not run.exists():
         raise ZooError(f"run directory {run.path} was removed; nothing was saved: start again")
+    from zoo import targets
+
     best = run.checkpoints / "best.weights.h5"
     if best.exists():
         model.load_weights(str(best))
-    _check_finite(model, run)
+    targets.check_finite(model, f"run {run.name}")  # never saved as finished with NaN weights
     runs.write_atomic(run.file(runs.MODEL), lambda tmp: model.save(str(tmp)))
     summary.update(task.evaluate(run, model, data, config))
     summary["wall_time_s"] = round(time.time() - run.started, 1)  # this process: start to save
@@ -301,7 +305,7 @@ def _ended(run, error: BaseException) -> BaseException:
     signum = getattr(error, "signum", None)
     if isinstance(error, KeyboardInterrupt):
         signum = 2
-    started = getattr(run, "active", False)
+    started = run.active
     if signum is not None:
         if started:
             run.mark("interrupted", ended=runs.now())
@@ -361,13 +365,6 @@ def _warm_start(model, source, spec, console: Console) -> None:
 
     loaded = transfer.init_from(model, source, spec.family)
     console.print(f"initialised {loaded} layers from {source.path}")
-
-
-def _check_finite(model, run) -> None:
-    """A model with NaN or infinite weights is never saved as finished."""
-    from zoo import targets
-
-    targets.check_finite(model, f"run {run.name}")
 
 
 def _distributed(ds):
