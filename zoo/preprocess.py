@@ -179,29 +179,41 @@ WORDPIECE_CONFIG = "wordpiece.json"
 
 class WordPiece(keras.layers.Layer):
     """Strings -> ``[CLS] a [SEP]`` (or ``[CLS] a [SEP] b [SEP]``) WordPiece ids, padded with
-    ``[PAD]`` (id 0) to ``sequence_length``.
+    ``[PAD]`` to ``sequence_length``.
 
-    The tokenizer is tensorflow-text's ``BertTokenizer`` (BERT's lower-casing, accent
-    stripping and punctuation splitting, then greedy longest-match WordPiece), so the same graph
-    ops tokenize in tf.data and inside the exported SavedModel. Not ``FastBertTokenizer``,
-    although it is faster: TF Serving's model server lacks its ops (tensorflow/serving#2064),
-    and tokenization runs once per example before the cache anyway.
+    The special tokens are found in the vocabulary by name, so the zoo's own vocabularies
+    (``[PAD] [UNK] [CLS] [SEP] [MASK]`` first) and BERT's (``[PAD]`` 0, ``[UNK]`` 100, ``[CLS]``
+    101, ...) both work; ``[PAD]`` must be id 0, the id the models mask.
+
+    Normalisation is KerasHub's ``WordPieceTokenizer``'s: case folding when ``lower_case``,
+    accent stripping (NFD, then no combining marks) when ``strip_accents`` (default: as
+    ``lower_case``, which is also tensorflow-text's ``BertTokenizer(lower_case=True)``). Then
+    tensorflow-text's ``BertTokenizer`` splits on whitespace and punctuation and does the greedy
+    longest-match WordPiece, so the same graph ops tokenize in tf.data and inside the exported
+    SavedModel. Not ``FastBertTokenizer``, although it is faster: TF Serving's model server lacks
+    its ops (tensorflow/serving#2064), and tokenization runs once per example before the cache.
     """
 
-    def __init__(self, vocabulary, sequence_length: int, lower_case: bool = True, **kwargs):
+    def __init__(
+        self,
+        vocabulary,
+        sequence_length: int,
+        lower_case: bool = True,
+        strip_accents: bool | None = None,
+        **kwargs,
+    ):
         kwargs.setdefault("name", "wordpiece")
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
         import tensorflow_text as tf_text
 
         vocab = list(vocabulary)
-        if tuple(vocab[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
-            from zoo.errors import ZooError
-
-            raise ZooError(f"a WordPiece vocabulary must start with {' '.join(SPECIAL_TOKENS)}")
+        self.special_ids = special_ids(vocab)
+        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = self.special_ids
         self.vocabulary = vocab
         self.sequence_length = sequence_length
         self.lower_case = lower_case
+        self.strip_accents = lower_case if strip_accents is None else bool(strip_accents)
         table = tf.lookup.StaticVocabularyTable(
             tf.lookup.KeyValueTensorInitializer(
                 tf.constant(vocab), tf.range(len(vocab), dtype=tf.int64)
@@ -209,8 +221,17 @@ class WordPiece(keras.layers.Layer):
             num_oov_buckets=1,
         )
         self._tokenizer = tf_text.BertTokenizer(
-            table, token_out_type=tf.int64, unknown_token="[UNK]", lower_case=lower_case
+            table, token_out_type=tf.int64, unknown_token="[UNK]", lower_case=False
         )
+
+    def normalize(self, texts):
+        import tensorflow_text as tf_text
+
+        if self.lower_case:
+            texts = tf_text.case_fold_utf8(texts)
+        if self.strip_accents:
+            texts = tf.strings.regex_replace(tf_text.normalize_utf8(texts, "NFD"), r"\p{Mn}", "")
+        return texts
 
     @property
     def trackable(self):
@@ -222,12 +243,14 @@ class WordPiece(keras.layers.Layer):
 
     def tokenize(self, texts):
         """Strings (batch,) -> ragged WordPiece ids, no special tokens, no length limit."""
-        ids = self._tokenizer.tokenize(tf.convert_to_tensor(texts, tf.string))
+        ids = self._tokenizer.tokenize(self.normalize(tf.convert_to_tensor(texts, tf.string)))
         return tf.cast(ids.merge_dims(-2, -1), tf.int32)  # (batch, words, pieces) -> pieces
 
     def detokenize(self, ids):
         """Ids (batch, length) -> strings, special tokens dropped, word pieces joined."""
-        ids = tf.ragged.boolean_mask(ids, ids >= len(SPECIAL_TOKENS))
+        ids = tf.convert_to_tensor(ids)
+        special = tf.reduce_any(ids[..., None] == tf.constant(self.special_ids, ids.dtype), -1)
+        ids = tf.ragged.boolean_mask(ids, tf.logical_not(special))
         words = self._tokenizer.detokenize(tf.cast(ids, tf.int64))
         return tf.strings.reduce_join(words, axis=-1, separator=" ")
 
@@ -239,8 +262,8 @@ class WordPiece(keras.layers.Layer):
         segments = [first] if second is None else [first, second]
         budget = self.sequence_length - 1 - len(segments)  # [CLS] + one [SEP] per text
         segments = tf_text.RoundRobinTrimmer(max(budget, 1)).trim(segments)
-        ids, _ = tf_text.combine_segments(segments, CLS_ID, SEP_ID)
-        ids, _ = tf_text.pad_model_inputs(ids, self.sequence_length, pad_value=PAD_ID)
+        ids, _ = tf_text.combine_segments(segments, self.cls_id, self.sep_id)
+        ids, _ = tf_text.pad_model_inputs(ids, self.sequence_length, pad_value=self.pad_id)
         return tf.cast(ids, tf.int32)
 
     def call(self, texts, second=None):
@@ -259,7 +282,27 @@ class WordPiece(keras.layers.Layer):
             "vocabulary": self.vocabulary,
             "sequence_length": self.sequence_length,
             "lower_case": self.lower_case,
+            "strip_accents": self.strip_accents,
         }
+
+
+def special_ids(vocabulary) -> tuple[int, ...]:
+    """The ids of ``[PAD] [UNK] [CLS] [SEP] [MASK]`` in a WordPiece vocabulary; a missing one,
+    or ``[PAD]`` anywhere but id 0, is an error naming it."""
+    from zoo.errors import ZooError
+
+    index: dict[str, int] = {}
+    for i, token in enumerate(vocabulary):
+        index.setdefault(token, i)
+    missing = [t for t in SPECIAL_TOKENS if t not in index]
+    if missing:
+        raise ZooError(
+            f"the WordPiece vocabulary lacks {' '.join(missing)}; a BERT vocabulary needs "
+            f"{' '.join(SPECIAL_TOKENS)}"
+        )
+    if index["[PAD]"] != PAD_ID:
+        raise ZooError(f"[PAD] is id {index['[PAD]']} in the WordPiece vocabulary; it must be 0")
+    return tuple(index[t] for t in SPECIAL_TOKENS)
 
 
 def learn_wordpiece(texts, vocab_size: int, sequence_length: int, lower_case: bool = True):
@@ -300,7 +343,11 @@ def save_text_encoder(encoder, directory) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / VOCAB_FILE).write_text("\n".join(encoder.vocabulary) + "\n", encoding="utf-8")
-    keep = {"sequence_length": encoder.sequence_length, "lower_case": encoder.lower_case}
+    keep = {
+        "sequence_length": encoder.sequence_length,
+        "lower_case": encoder.lower_case,
+        "strip_accents": encoder.strip_accents,
+    }
     (directory / WORDPIECE_CONFIG).write_text(json.dumps(keep, indent=2) + "\n")
 
 
@@ -328,12 +375,13 @@ def load_text_encoder(directory, sequence_length: int | None = None):
         cfg = json.loads((directory / WORDPIECE_CONFIG).read_text())
         vocab = (directory / VOCAB_FILE).read_text(encoding="utf-8").split("\n")[:-1]
         length, lower = int(sequence_length or cfg["sequence_length"]), bool(cfg["lower_case"])
+        strip = bool(cfg.get("strip_accents", lower))
     except (OSError, ValueError, KeyError, TypeError):
         raise ZooError(
             f"{directory / WORDPIECE_CONFIG} or {VOCAB_FILE} beside it is missing or corrupted; "
             "retrain the run"
         ) from None
-    return WordPiece(vocab, length, lower)
+    return WordPiece(vocab, length, lower, strip)
 
 
 def has_text_encoder(directory) -> bool:

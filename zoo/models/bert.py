@@ -27,7 +27,8 @@ from zoo.tokens import SEP_ID
 
 @keras.saving.register_keras_serializable(package="zoo")
 class SegmentIds(layers.Layer):
-    """Token ids -> segment ids: 0 through the first [SEP], 1 after it."""
+    """Token ids -> segment ids: 0 through the first [SEP], 1 after it, 0 for padding (id 0),
+    as KerasHub's BERT preprocessing gives them."""
 
     def __init__(self, sep_id: int = SEP_ID, **kwargs):
         super().__init__(**kwargs)
@@ -36,7 +37,7 @@ class SegmentIds(layers.Layer):
     def call(self, tokens):
         sep = ops.cast(ops.equal(tokens, self.sep_id), "int32")
         before = ops.cumsum(sep, axis=1) - sep  # [SEP]s strictly before each position
-        return ops.minimum(before, 1)
+        return ops.minimum(before, 1) * ops.cast(ops.not_equal(tokens, 0), "int32")
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -101,6 +102,9 @@ class BertConfig:
     dropout: float = ranged(0.1, 0.0, 1.0, high_in=False)
     attention_dropout: float = ranged(0.1, 0.0, 1.0, high_in=False)
     initializer_range: float = ranged(0.02, 0.0, 1.0, low_in=False)  # truncated normal std
+    # BERT's (and KerasHub's) tanh approximation of GELU; "gelu" is the exact form.
+    activation: str = "gelu_approximate"
+    sep_id: int = ranged(SEP_ID, 0, 1 << 24)  # the vocabulary's [SEP]: segment ids follow it
     # The classifier's input: the [CLS] vector, as in BERT, or the mean over real tokens. The
     # masked-LM loss never reads the [CLS] output, so after MLM-only pretraining (no next-sentence
     # task) mean pooling starts fine-tuning from vectors the pretraining did train; on IMDB it
@@ -112,6 +116,10 @@ def _encode(tokens, vocab_size: int, config: BertConfig):
     """Shared encoder layers: tokens -> (sequence output, padding mask, token embedding layer)."""
     from zoo.errors import ZooError
 
+    if config.activation not in ("gelu", "gelu_approximate"):
+        raise ZooError(
+            f"model.activation must be gelu or gelu_approximate, got {config.activation!r}"
+        )
     length = tokens.shape[1]
     if length is not None and length > config.max_positions:
         raise ZooError(
@@ -125,7 +133,7 @@ def _encode(tokens, vocab_size: int, config: BertConfig):
     )
     x = embed(tokens)
     x = PositionEmbedding(config.max_positions, init, name="position_embedding")(x)
-    segments = SegmentIds(name="segment_ids")(tokens)
+    segments = SegmentIds(config.sep_id, name="segment_ids")(tokens)
     x = x + layers.Embedding(
         2, config.hidden_size, embeddings_initializer=init, name="segment_embedding"
     )(segments)
@@ -138,7 +146,7 @@ def _encode(tokens, vocab_size: int, config: BertConfig):
         mlp_dim=config.mlp_dim,
         dropout=config.dropout,
         attention_dropout=config.attention_dropout,
-        activation="gelu",
+        activation=config.activation,
         norm_first=False,  # post-norm, as in BERT
         epsilon=1e-12,
         mask=mask,

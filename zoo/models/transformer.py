@@ -72,6 +72,17 @@ def pool_sequence(x, mask, pooling: str, first: str):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
+def gelu_approximate(x):
+    """GELU's tanh approximation, as BERT (and KerasHub's BERT) computes it."""
+    return keras.activations.gelu(x, approximate=True)
+
+
+def activation(name: str):
+    """A Keras activation by name; ``gelu_approximate`` is the tanh form of GELU."""
+    return gelu_approximate if name == "gelu_approximate" else name
+
+
+@keras.saving.register_keras_serializable(package="zoo")
 class TransformerBlock(layers.Layer):
     """One encoder layer: self-attention + MLP with residuals, pre- or post-norm."""
 
@@ -113,7 +124,10 @@ class TransformerBlock(layers.Layer):
         self.norm1.build(input_shape)
         self.norm2.build(input_shape)
         self.fc1 = layers.Dense(
-            self.mlp_dim, activation=self.activation, dtype=self.dtype_policy, name="mlp_in"
+            self.mlp_dim,
+            activation=activation(self.activation),
+            dtype=self.dtype_policy,
+            name="mlp_in",
         )
         self.fc2 = layers.Dense(dim, dtype=self.dtype_policy, name="mlp_out")
         self.fc1.build(input_shape)
@@ -130,9 +144,16 @@ class TransformerBlock(layers.Layer):
 
     def call(self, x, mask=None, training=None):
         attention_mask = None
-        if mask is not None:
-            attention_mask = ops.logical_and(mask[:, None, :], mask[:, :, None])
-        attend = lambda y: self.attention(y, y, attention_mask=attention_mask, training=training)
+        if mask is not None:  # padding is masked as a key only (as KerasHub's encoders do)
+            attention_mask = ops.broadcast_to(
+                mask[:, None, :], (ops.shape(mask)[0], ops.shape(mask)[1], ops.shape(mask)[1])
+            )
+        # ops.copy: a tensor without the Keras mask the block's input carries, which the
+        # attention would otherwise also apply to the queries (padded rows then attend
+        # uniformly, where KerasHub's encoders let them attend to the real tokens).
+        attend = lambda y: self.attention(
+            ops.copy(y), ops.copy(y), attention_mask=attention_mask, training=training
+        )
         x = self._residual(x, attend, self.norm1, training)
         return self._residual(x, lambda y: self.fc2(self.fc1(y)), self.norm2, training)
 

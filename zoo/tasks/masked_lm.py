@@ -25,7 +25,9 @@ from zoo import data as data_lib
 from zoo import modalities, pipelines, registry, training
 from zoo.errors import ZooError
 from zoo.tasks.base import Task, TrainingData
-from zoo.tokens import MASK_ID, SPECIAL_TOKENS
+from zoo.tokens import SPECIAL_TOKENS
+
+ZOO_SPECIAL_IDS = tuple(range(len(SPECIAL_TOKENS)))  # the zoo's vocabularies: 0-4
 
 MASK_RATE = 0.15  # share of real tokens predicted
 MASK_TOKEN_RATE, RANDOM_TOKEN_RATE = 0.8, 0.1  # of the predicted ones; the rest stay
@@ -36,20 +38,29 @@ def max_predictions(sequence_length: int, rate: float = MASK_RATE) -> int:
     return max(1, math.ceil(sequence_length * rate))
 
 
-def mask_tokens(ids, seed, vocab_size: int, num_predictions: int, rate: float = MASK_RATE):
+def mask_tokens(
+    ids,
+    seed,
+    vocab_size: int,
+    num_predictions: int,
+    rate: float = MASK_RATE,
+    special: tuple[int, ...] = ZOO_SPECIAL_IDS,
+):
     """Mask a batch of token ids (batch, length) for masked-LM training.
 
     -> (masked ids, positions (batch, k), original ids at them, weights (batch, k)). Each row
     predicts round(rate * real tokens) positions (at least 1, at most k), drawn uniformly among
-    its real tokens; special tokens ([PAD] [UNK] [CLS] [SEP] [MASK]) are never chosen. Weights are
-    1 for the chosen positions and 0 for the filler slots up to k."""
+    its real tokens; the ``special`` ids ([PAD] [UNK] [CLS] [SEP] [MASK], in that order) are
+    never chosen nor drawn as random replacements. Weights are 1 for the chosen positions and 0
+    for the filler slots up to k."""
     import tensorflow as tf
 
     ids = tf.convert_to_tensor(ids, tf.int32)
     shape = tf.shape(ids)
     k = min(num_predictions, int(ids.shape[1]))
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
-    real = ids >= len(SPECIAL_TOKENS)
+    special_ids = tf.constant(special, tf.int32)
+    real = tf.logical_not(tf.reduce_any(ids[..., None] == special_ids, axis=-1))
     n_real = tf.reduce_sum(tf.cast(real, tf.int32), axis=1)
     wanted = tf.cast(tf.round(tf.cast(n_real, tf.float32) * rate), tf.int32)
     n_pred = tf.minimum(tf.maximum(wanted, tf.minimum(n_real, 1)), k)
@@ -59,12 +70,17 @@ def mask_tokens(ids, seed, vocab_size: int, num_predictions: int, rate: float = 
     weights = tf.range(k)[None, :] < n_pred[:, None]
     labels = tf.gather(ids, positions, batch_dims=1)
     draw = tf.random.stateless_uniform(tf.shape(positions), seeds[1])
-    random_ids = tf.random.stateless_uniform(
-        tf.shape(positions), seeds[2], minval=len(SPECIAL_TOKENS), maxval=vocab_size, dtype=tf.int32
+    # A uniform draw over the ordinary ids: draw among vocab_size - len(special), then step
+    # over the special ids at or below each draw (in increasing order).
+    ordinary = tf.random.stateless_uniform(
+        tf.shape(positions), seeds[2], minval=0, maxval=vocab_size - len(special), dtype=tf.int32
     )
+    random_ids = ordinary
+    for special_id in sorted(special):
+        random_ids = random_ids + tf.cast(random_ids >= special_id, tf.int32)
     new = tf.where(
         draw < MASK_TOKEN_RATE,
-        MASK_ID,
+        special[SPECIAL_TOKENS.index("[MASK]")],
         tf.where(draw < MASK_TOKEN_RATE + RANDOM_TOKEN_RATE, random_ids, labels),
     )
     new = tf.where(weights, new, labels)  # filler slots write back what was there
@@ -124,7 +140,9 @@ class MaskedLM(Task):
 
             def mask(i, batch):
                 seed = tf.stack([tf.constant(config.seed, tf.int64), i + offset])
-                ids, positions, labels, weights = mask_tokens(batch[0], seed, info.vocab_size, k)
+                ids, positions, labels, weights = mask_tokens(
+                    batch[0], seed, info.vocab_size, k, special=pieces.encoder.special_ids
+                )
                 return {"tokens": ids, "positions": positions}, labels, weights
 
             return (
