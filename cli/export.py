@@ -36,7 +36,8 @@ from cli._common import ZooCommand, console, emit_json, json_option
     "fmt",
     default="savedmodel",
     show_default=True,
-    help="savedmodel (TF Serving) or tflite (LiteRT, for phones and edge devices).",
+    help="savedmodel (TF Serving), tflite (LiteRT, for phones and edge devices) or keras-hub "
+    "(a KerasHub preset of a BERT or ViT run: backbone and tokenizer).",
 )
 @click.option(
     "--quantize",
@@ -89,6 +90,10 @@ def export(
     Outputs: probabilities, class_id, class_name. Labels and the run's config travel as
     assets (assets/labels.txt, assets/zoo.json).
 
+    With --format keras-hub, writes ROOT/NAME/keras-hub/, a preset that
+    keras_hub.models.BertBackbone.from_preset (or ViTBackbone) loads; the export is reloaded
+    and its outputs compared with the run's.
+
     With --format tflite, writes ROOT/NAME/tflite-QUANTIZE/ (model.tflite, labels.txt,
     zoo.json, report.json) and reports size, test accuracy through the TFLite interpreter next to
     the float SavedModel's, their agreement and latency per example.
@@ -98,6 +103,7 @@ def export(
       zoo export runs/cnn-fashion_mnist-20261126-101500 --verify
       zoo export runs/r20 --name resnet20_cifar --version 3
       zoo export runs/cnn-fashion_mnist --format tflite --quantize int8
+      zoo export runs/bert-mlm --format keras-hub
     """
     from zoo import api
     from zoo.errors import ZooError
@@ -125,10 +131,24 @@ def export(
                 f"{result['savedmodel_ms_per_example']:.3f}"
             )
         return
-    if fmt != "savedmodel":
-        raise ZooError(f"unknown --format {fmt!r}; choose savedmodel or tflite")
+    if fmt not in ("savedmodel", "keras-hub"):
+        raise ZooError(f"unknown --format {fmt!r}; choose savedmodel, tflite or keras-hub")
     if quantize != "none":
         raise ZooError("--quantize applies to --format tflite")
+    if fmt == "keras-hub":
+        if version is not None:  # (the preset is always reloaded and compared: --verify or not)
+            raise ZooError("--version applies to --format savedmodel")
+        result = api.export_keras_hub(run_dir, root, name, console=console(as_json))
+        if as_json:
+            emit_json(result)
+            return
+        out = console(False)
+        diffs = ", ".join(f"{k} {v:.1e}" for k, v in result["max_abs_diff"].items())
+        out.print(f"wrote KerasHub preset {result['preset']} (reloaded; max |diff| {diffs})")
+        for note in result["notes"]:
+            out.print(f"note: {note}")
+        out.print(f"load it with {result['load_with']}")
+        return
     result = api.export(run_dir, root, name, version, verify, console=console(as_json))
     if as_json:
         emit_json(result)

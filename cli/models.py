@@ -31,6 +31,9 @@ def models(ctx, modality, pattern, as_json):
       zoo models 'resnet*'
       zoo models --modality text --json
       zoo models info resnet20
+
+    The last column names the KerasHub presets with each variant's architecture, which
+    `zoo train FAMILY --init-from PRESET` starts from.
     """
     if ctx.invoked_subcommand:
         return
@@ -43,6 +46,9 @@ def models(ctx, modality, pattern, as_json):
         emit_json(rows)
         return
     table = Table("name", "family", "modalities", "parameters", "MFLOPs", "description")
+    with_presets = any(r["presets"] for r in rows)
+    if with_presets:
+        table.add_column("KerasHub presets (--init-from)")
     for r in rows:
         name = f"{r['name']}{' *' if r['default'] else ''}"
         flops = f"{r['flops_per_example'] / 1e6:,.1f}"
@@ -53,10 +59,16 @@ def models(ctx, modality, pattern, as_json):
             f"{r['parameters']:,}",
             flops,
             r["description"],
+            *([", ".join(r["presets"])] if with_presets else []),
         )
     out = console(False)
     out.print(table)
     out.print("* the variant a bare family name resolves to (e.g. `resnet` -> resnet20)")
+    if with_presets:
+        out.print(
+            "KerasHub presets start a BERT or ViT from published weights: zoo train bert -d "
+            "imdb_reviews --init-from bert_tiny_en_uncased (see README, Pretrained weights)"
+        )
 
 
 @models.command("info", cls=ZooCommand)

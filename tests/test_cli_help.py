@@ -13,7 +13,8 @@ def test_help_does_not_import_tensorflow():
         "import sys; from cli import main\n"
         "try:\n    main(['--help'], prog_name='zoo')\nexcept SystemExit:\n    pass\n"
         "assert 'tensorflow' not in sys.modules, 'TensorFlow imported by zoo --help'\n"
-        "assert 'keras' not in sys.modules\nprint('clean')"
+        "assert 'keras' not in sys.modules\n"
+        "assert 'keras_hub' not in sys.modules, 'KerasHub imported by zoo --help'\nprint('clean')"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -361,10 +361,11 @@ def _warm_start(model, source, spec, console: Console) -> None:
     """Copy the matching layers of ``source`` (if any) into a freshly built ``model``."""
     if source is None:
         return
-    from zoo import transfer
+    from zoo import hub, transfer
 
-    loaded = transfer.init_from(model, source, spec.family)
-    console.print(f"initialised {loaded} layers from {source.path}")
+    loaded = transfer.init_from(model, source, spec.family, console)
+    what = "weights of KerasHub preset" if isinstance(source, hub.Preset) else "layers from"
+    console.print(f"initialised {loaded} {what} {source.path}")
 
 
 def _distributed(ds):

@@ -25,7 +25,12 @@ def model_rows(pattern: str | None = None, modality: str | None = None) -> list[
         raise ZooError(
             f"unknown modality {modality!r}; choose one of {', '.join(registry.MODALITIES)}"
         )
-    rows = [{"name": name, **row} for name, row in VARIANTS.items()]
+    from zoo.hub import PRESETS
+
+    rows = [
+        {"name": name, **row, "presets": list(PRESETS.get(name, ()))}
+        for name, row in VARIANTS.items()
+    ]
     if pattern:
         rows = [
             r

@@ -28,12 +28,15 @@ def resolve(
     set_values = cfg_lib.parse_set(sets)
     flag_values = {k: v for k, v in (flags or {}).items() if v is not None}
     user = cfg_lib.merge(file_values, set_values, flag_values)
+    preset = preset_values(model, user)
+    if preset:
+        spec = registry.get_spec(preset["model"])
     smoke = {"epochs": 1} if user.get("smoke") else {}
     recipe = spec.pretrain_recipe if pretraining else spec.recipe
     per_dataset = (
         {} if pretraining else spec.dataset_recipes.get(dataset or user.get("dataset"), {})
     )
-    merged = cfg_lib.merge(recipe, per_dataset, smoke, user, {"model": spec.name})
+    merged = cfg_lib.merge(recipe, per_dataset, preset, smoke, user, {"model": spec.name})
     if dataset:
         merged["dataset"] = dataset
     if not merged.get("dataset"):
@@ -41,3 +44,55 @@ def resolve(
     config = cfg_lib.from_dict(TrainConfig, merged, where="train config")
     registry.model_config(config.model, config.model_config)  # architecture keys checked now
     return config
+
+
+def preset_values(model: str, user: dict[str, Any]) -> dict[str, Any]:
+    """``--init-from`` a KerasHub preset: the variant and architecture keys that compute the
+    preset's function (a bare family name, ``bert``, picks the variant), its vocabulary's
+    ``[SEP]`` id and, for ViT, its image size as the default ``image_size``. {} otherwise."""
+    from pathlib import Path
+
+    from zoo import runs
+
+    source = user.get("init_from")
+    if not source or Path(source).joinpath("run.json").exists():
+        return {}
+    if not Path(source).exists() and (runs.default_runs_dir() / source).exists():
+        return {}  # a run name
+    from zoo import hub
+
+    if not hub.looks_like_preset(source):
+        return {}
+    preset = hub.resolve(source)
+    spec = registry.get_spec(model)
+    settings = hub.model_settings(preset, spec)
+    variant = hub.matching_variant(preset, spec.family, registry) if model == spec.family else model
+    fields = registry.config_fields(registry.get_spec(variant))
+    differ = [
+        k
+        for k, v in settings.items()
+        if k != "activation" and fields.get(k) not in (v, "auto")  # auto: set from the preset
+    ]
+    if model != spec.family and differ:
+        raise ZooError(
+            f"--init-from {source}: {model} has {differ[0]}={fields[differ[0]]} but the preset "
+            f"({preset.describe()}) has {settings[differ[0]]}; name the family instead (zoo train "
+            f"{spec.family} --init-from {source}) and the preset's architecture is built"
+        )
+    mine = user.get("model_config") or {}
+    clash = sorted(k for k in settings if k in mine and mine[k] != settings[k])
+    if clash:
+        raise ZooError(
+            f"--init-from {source}: model.{clash[0]}={mine[clash[0]]} differs from the preset's "
+            f"{settings[clash[0]]}; drop it (the preset fixes the architecture)"
+        )
+    out: dict[str, Any] = {"model": variant, "model_config": dict(settings)}
+    if preset.family == "bert":
+        from zoo import preprocess
+
+        tok = hub.hub_tokenizer(source)
+        out["model_config"]["sep_id"] = preprocess.special_ids(tok.get_vocabulary())[3]
+        out["max_tokens"] = int(tok.vocabulary_size())
+    else:
+        out["image_size"] = int(preset.backbone["image_shape"][0])
+    return out

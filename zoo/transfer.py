@@ -18,16 +18,19 @@ FRESH = ("logits", "logits_dropout")  # the task head: always trained from scrat
 
 
 def source_run(name_or_path: str, runs_dir: Path):
-    """The run ``--init-from`` names: a path, or a run name under ``runs_dir``."""
-    from zoo import runs
+    """What ``--init-from`` names: a run (a path, or a run name under ``runs_dir``), else a
+    KerasHub preset (a preset directory, a preset name or a kaggle:// / hf:// handle)."""
+    from zoo import hub, runs
 
     path = Path(name_or_path)
     if not path.exists() and not path.is_absolute() and (runs_dir / name_or_path).exists():
         path = runs_dir / name_or_path
+    if not (path / "run.json").exists() and hub.looks_like_preset(name_or_path):
+        return hub.resolve(name_or_path)
     if not path.exists():
         raise ZooError(
-            f"--init-from: no run {name_or_path!r} (neither a path nor a run in {runs_dir}); "
-            "`zoo runs` lists runs"
+            f"--init-from: no run {name_or_path!r} (neither a path nor a run in {runs_dir}) and "
+            "no KerasHub preset of that name; `zoo runs` lists runs, `zoo models` presets"
         )
     return runs.open_run(path, classifier=False)
 
@@ -43,9 +46,14 @@ def _layers(model):
     return out
 
 
-def init_from(model, run, target_family: str) -> int:
-    """Copy the weights of ``run``'s model into ``model``'s same-named layers; -> layers loaded."""
+def init_from(model, run, target_family: str, console=None) -> int:
+    """Copy the weights of ``run``'s model (or of a KerasHub preset) into ``model``'s
+    same-named layers; -> layers (for a preset: variables) loaded."""
+    from zoo import hub
     from zoo.targets import load_keras_model
+
+    if isinstance(run, hub.Preset):
+        return hub.load_weights(model, run, console)
 
     source_model = run.config().get("model", "")
     source_family = registry.get_spec(source_model).family if source_model else "?"

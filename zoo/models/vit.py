@@ -52,6 +52,7 @@ class ViTConfig:
     attention_dropout: float = ranged(0.0, 0.0, 1.0, high_in=False)
     drop_path: float = ranged(0.1, 0.0, 1.0, high_in=False)  # stochastic depth, last block
     representation_size: int = ranged(0, 0, 1 << 14)  # pre-logits tanh layer; 0: none
+    layer_norm_epsilon: float = ranged(1e-6, 0.0, 1.0, low_in=False)
 
 
 def auto_patch_size(image_size: int) -> int:
@@ -104,10 +105,10 @@ def build_vit(info, config: ViTConfig) -> keras.Model:
         attention_dropout=config.attention_dropout,
         activation="gelu",
         norm_first=True,
-        epsilon=1e-6,
+        epsilon=config.layer_norm_epsilon,
         drop_path=config.drop_path,
     )
-    x = layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
+    x = layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="final_norm")(x)
     x = x[:, 0]
     if config.representation_size:
         x = layers.Dense(config.representation_size, "tanh", name="pre_logits")(x)
