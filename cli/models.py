@@ -112,6 +112,11 @@ def info(name, image_size, num_classes, vocab_size, as_json):
         f"parameters {data['parameters']:,}   FLOPs per example {data['flops_per_example']:,}"
         " (a multiply-add counts 2)"
     )
+    if data["presets"]:
+        out.print(
+            f"KerasHub presets of this architecture: {', '.join(data['presets'])} (zoo train "
+            f"{data['family']} --init-from PRESET)"
+        )
     out.print("architecture config (change with --set model.KEY=VALUE):")
     for k, v in data["config"].items():
         out.print(f"  {k} = {v}")

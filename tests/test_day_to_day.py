@@ -144,6 +144,7 @@ def test_models_json_and_info():
         "description",
         "default",
         "tasks",
+        "presets",
     } == set(rows[0])
     assert {r["name"]: r["parameters"] for r in rows}["cnn"] == 122_570
     info = zoo_json("models", "info", "cnn")

@@ -108,12 +108,15 @@ class Preset:
         the run saves its own copy in preprocessor/). ViT: None."""
         if self.family != "bert":
             return None
+        import atexit
+        import shutil
         import tempfile
 
         from zoo import preprocess
 
         tok = hub_tokenizer(self.handle)
         folder = Path(tempfile.mkdtemp(prefix="zoo-preset-vocab-"))
+        atexit.register(shutil.rmtree, folder, True)
         encoder = preprocess.WordPiece(
             tok.get_vocabulary(), 8, bool(tok.lowercase), bool(tok.strip_accents)
         )

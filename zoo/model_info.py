@@ -81,6 +81,8 @@ def model_info(
     if vocab_size and spec.modality == "text":
         info = dataclasses.replace(info, vocab_size=vocab_size)
     model = registry.create_model(spec.name, info)
+    from zoo.hub import PRESETS
+
     return {
         "name": spec.name,
         "family": spec.family,
@@ -96,6 +98,7 @@ def model_info(
             model, info.input_shape, "int32" if spec.modality == "text" else "float32"
         ),
         "config": cfg_lib.to_dict(spec.config),
+        "presets": list(PRESETS.get(spec.name, ())),
         "dataset_recipes": spec.dataset_recipes,
         "recipe": {
             **cfg_lib.to_dict(TrainConfig()),
