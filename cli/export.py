@@ -138,7 +138,7 @@ def export(
     if fmt == "keras-hub":
         if version is not None:  # (the preset is always reloaded and compared: --verify or not)
             raise ZooError("--version applies to --format savedmodel")
-        result = api.export_keras_hub(run_dir, root, name, console=console(as_json))
+        result = api.export_keras_hub(run_dir, root, name)
         if as_json:
             emit_json(result)
             return

@@ -183,7 +183,6 @@ def export_keras_hub(
     run_dir: str | Path,
     root: str | Path = "saved_models",
     name: str | None = None,
-    console: Console | None = None,
 ) -> dict[str, Any]:
     """Write ROOT/NAME/keras-hub/, a KerasHub preset of a BERT or ViT run (a fine-tuned or a
     masked-LM pretraining run), reloaded with KerasHub and compared; never overwrites."""
@@ -192,7 +191,7 @@ def export_keras_hub(
     run = runs.open_run(run_dir, classifier=False)
     name = name or run.name
     runs.check_run_name(name)
-    return hub.export_preset(run, Path(root) / name / "keras-hub", console)
+    return hub.export_preset(run, Path(root) / name / "keras-hub")
 
 
 def predict(target: str | Path, inputs: Sequence[str], top_k: int = 5) -> list[dict[str, Any]]:
