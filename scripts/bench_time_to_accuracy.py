@@ -20,12 +20,14 @@ from pathlib import Path
 
 START = time.time()
 ROOT = Path(__file__).resolve().parent.parent
-ABLATIONS = {  # name: config values that switch one zoo ingredient off
+ABLATIONS = {  # name: config values that switch one zoo ingredient (off, or on for the last)
     "zoo": {},
-    "zoo, seed's recipe (constant lr, no label smoothing)": {
-        "schedule": "constant", "label_smoothing": 0.0,
+    "zoo, seed's recipe (constant lr 1e-3, no warmup, no label smoothing)": {
+        "schedule": "constant", "label_smoothing": 0.0, "learning_rate": 1e-3,
+        "warmup_epochs": 0.0,
     },
     "zoo, float32": {"precision": "float32"},
+    "zoo, steps_per_execution 16": {"steps_per_execution": 16},
 }  # fmt: skip
 
 
