@@ -2,6 +2,7 @@
 each, read from the runs by `zoo runs --format csv`); the README's table is generated from it.
 
     python scripts/results_table.py add runs/resnet20-cifar10-s0 --note "machine idle"
+    python scripts/results_table.py remove cnn-cifar10-s0   # a superseded reference run
     python scripts/results_table.py readme     # rewrite the README's table from the CSV
     python scripts/results_table.py check      # exit 1 when README and CSV disagree (CI test)
 """
@@ -55,17 +56,30 @@ def add(paths: list[str], note: str) -> None:
     print(f"{CSV}: {len(rows)} rows")
 
 
+def remove(names: list[str]) -> None:
+    rows = {r["run"]: r for r in read_rows()}
+    for name in names:
+        if rows.pop(Path(name).name, None) is None:
+            raise SystemExit(f"{name}: no such row in {CSV}")
+    CSV.write_text(run_table.to_csv(list(rows.values()), COLUMNS))
+    print(f"{CSV}: {len(rows)} rows")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="action", required=True)
     adding = sub.add_parser("add")
     adding.add_argument("runs", nargs="+")
     adding.add_argument("--note", default="")
+    removing = sub.add_parser("remove")
+    removing.add_argument("runs", nargs="+")
     sub.add_parser("readme")
     sub.add_parser("check")
     args = parser.parse_args()
     if args.action == "add":
         add(args.runs, args.note)
+    elif args.action == "remove":
+        remove(args.runs)
     elif args.action == "readme":
         README.write_text(README.read_text().replace(current_block(), readme_block(read_rows())))
     elif current_block() != readme_block(read_rows()):
