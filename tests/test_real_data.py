@@ -79,3 +79,15 @@ def test_training_splits_are_checked_against_the_real_sizes(split, needle, workd
     args = ("train", "cnn", "-d", "cifar10", "--data-dir", str(SHARED_DATA / "tfds"))
     assert_one_line_error(zoo(*args, "--split", split, ok=False), needle)
     assert not (workdir / "runs").exists()
+
+
+@pytest.mark.skipif(not CIFAR.is_dir(), reason=f"real data not found at {CIFAR}")
+def test_cnn_trains_one_short_epoch_on_real_cifar10(workdir):
+    """The mission's own example on the real CIFAR-10: the default recipe, one epoch of the
+    first 5,000 training images, evaluated on the whole test split."""
+    summary = zoo_json(
+        "train", "cnn", "-d", "cifar10", "--data-dir", str(SHARED_DATA / "tfds"),
+        "--split", "train[:5000]", "--epochs", "1", "--run-name", "c10",
+    )  # fmt: skip
+    assert summary["train_examples"] == 5000 and summary["metrics"]["examples"] == 10000
+    assert summary["test_accuracy"] >= 0.25, summary["test_accuracy"]  # chance is 0.10
