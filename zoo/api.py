@@ -186,12 +186,13 @@ def export_keras_hub(
 ) -> dict[str, Any]:
     """Write ROOT/NAME/keras-hub/, a KerasHub preset of a BERT or ViT run (a fine-tuned or a
     masked-LM pretraining run), reloaded with KerasHub and compared; never overwrites."""
-    from zoo import hub, runs
+    from zoo import runs
+    from zoo.export.keras_hub import export_preset
 
     run = runs.open_run(run_dir, classifier=False)
     name = name or run.name
     runs.check_run_name(name)
-    return hub.export_preset(run, Path(root) / name / "keras-hub")
+    return export_preset(run, Path(root) / name / "keras-hub")
 
 
 def predict(target: str | Path, inputs: Sequence[str], top_k: int = 5) -> list[dict[str, Any]]:

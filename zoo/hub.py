@@ -13,7 +13,6 @@ the ``zoo --help`` path: ``keras_hub`` loads only when a preset is used.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,15 @@ FAMILIES = {"BertBackbone": "bert", "ViTBackbone": "vit"}
 MODALITY = {"bert": "text", "vit": "image"}
 
 
+def is_preset(value: str, runs_dir: Path) -> bool:
+    """What ``--init-from VALUE`` means: False for a zoo run (a path holding run.json, or a run
+    name under ``runs_dir``), else whether VALUE is a KerasHub preset."""
+    path = Path(value)
+    if not path.exists() and not path.is_absolute() and (runs_dir / value).exists():
+        path = runs_dir / value
+    return not (path / "run.json").exists() and looks_like_preset(value)
+
+
 def looks_like_preset(value: str) -> bool:
     """True for a handle, a KerasHub preset directory or a built-in preset name (the last
     needs ``keras_hub``; only asked for values that are not zoo runs)."""
@@ -57,7 +65,7 @@ def looks_like_preset(value: str) -> bool:
     return value in keras_hub.models.Backbone.presets
 
 
-def _keras_hub():
+def import_keras_hub():
     try:
         import keras_hub
     except ImportError:
@@ -127,7 +135,7 @@ class Preset:
 @functools.lru_cache(maxsize=8)
 def resolve(handle: str) -> Preset:
     """Read a preset's backbone config (no weights yet); wrong kinds are one-line errors."""
-    keras_hub = _keras_hub()
+    keras_hub = import_keras_hub()
     try:
         from keras_hub.src.utils.preset_utils import get_preset_loader
 
@@ -249,7 +257,7 @@ def matching_variant(preset: Preset, family: str, registry) -> str:
 
 @functools.lru_cache(maxsize=4)
 def hub_tokenizer(handle: str):
-    keras_hub = _keras_hub()
+    keras_hub = import_keras_hub()
     try:
         tokenizer = keras_hub.models.Tokenizer.from_preset(handle)
     except Exception as e:  # noqa: BLE001 (any failure of keras_hub: one line)
@@ -281,7 +289,7 @@ def _block_pairs(zoo_block, attention, norm1, fc1, fc2, norm2):
     ]
 
 
-def _pairs(model, backbone, family: str) -> list[tuple[list, list]]:
+def variable_pairs(model, backbone, family: str) -> list[tuple[list, list]]:
     """(zoo variables, KerasHub variables) in matching order, the whole backbone."""
     get = model.get_layer
     if family == "bert":
@@ -300,7 +308,7 @@ def _pairs(model, backbone, family: str) -> list[tuple[list, list]]:
                 layer._feedforward_output_dense,
                 layer._feedforward_layer_norm,
             )
-        if _has_layer(model, "pooler"):
+        if has_layer(model, "pooler"):
             pairs.append((get("pooler").weights, backbone.pooled_dense.weights))
         return pairs
     embed = backbone.get_layer("vit_patching_and_embedding")
@@ -323,7 +331,7 @@ def _pairs(model, backbone, family: str) -> list[tuple[list, list]]:
     return pairs
 
 
-def _has_layer(model, name: str) -> bool:
+def has_layer(model, name: str) -> bool:
     return any(layer.name == name for layer in model.layers)
 
 
@@ -366,7 +374,7 @@ def _adapt(name: str, value, shape, grid_from, grid_to, handle: str):
 def load_weights(model, preset: Preset, console=None) -> int:
     """Copy every backbone weight of ``preset`` into the zoo ``model`` (built with
     ``model_settings``); -> the number of variables set. The classifier head stays fresh."""
-    keras_hub = _keras_hub()
+    keras_hub = import_keras_hub()
     cls = {"bert": "BertBackbone", "vit": "ViTBackbone"}[preset.family]
     try:
         backbone = getattr(keras_hub.models, cls).from_preset(preset.handle)
@@ -386,7 +394,7 @@ def load_weights(model, preset: Preset, console=None) -> int:
                 f"{grid_to[1]} ({h}x{w}); --image-size {shape[0]} keeps the preset's"
             )
     count = 0
-    for zoo_vars, hub_vars in _pairs(model, backbone, preset.family):
+    for zoo_vars, hub_vars in variable_pairs(model, backbone, preset.family):
         if len(zoo_vars) != len(hub_vars):
             raise ZooError(
                 f"--init-from {preset.handle}: {zoo_vars[0].path} has {len(zoo_vars)} weights "
@@ -402,7 +410,7 @@ def load_weights(model, preset: Preset, console=None) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# The other direction: a zoo run as a KerasHub preset
+# Outputs under KerasHub's names (the export, zoo/export/keras_hub.py, and the tests compare them)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -414,7 +422,7 @@ def backbone_outputs(model, family: str):
     if family == "bert":
         blocks = [layer for layer in model.layers if layer.name.startswith("block_")]
         outputs = {"sequence_output": blocks[-1].output}
-        if _has_layer(model, "pooler"):
+        if has_layer(model, "pooler"):
             outputs["pooled_output"] = model.get_layer("pooler").output
     else:
         outputs = {"sequence_output": model.get_layer("final_norm").output}
@@ -423,127 +431,13 @@ def backbone_outputs(model, family: str):
 
 
 def hub_inputs(tokens, sep_id: int):
-    """KerasHub BERT inputs for the zoo's one tensor of ids: segment ids as the zoo derives
-    them (0 through the first [SEP], 1 after, 0 on padding) and the padding mask."""
+    """KerasHub BERT inputs for the zoo's one tensor of ids: the segment ids the zoo model
+    derives (its own ``SegmentIds`` layer) and the padding mask."""
+    import keras
     import numpy as np
+
+    from zoo.models.bert import SegmentIds
 
     tokens = np.asarray(tokens, "int32")
-    sep = (tokens == sep_id).astype("int32")
-    segments = np.minimum(np.cumsum(sep, axis=1) - sep, 1) * (tokens != 0)
-    return {"token_ids": tokens, "segment_ids": segments, "padding_mask": (tokens != 0)}
-
-
-def _bert_to_hub(keras_hub, run, model, arch):
-    """-> (BertBackbone, BertTokenizer, zoo inputs, KerasHub inputs, notes) of a BERT run."""
-    import numpy as np
-
-    from zoo import preprocess
-
-    if arch.activation != "gelu_approximate":
-        raise ZooError(
-            f"{run.path} uses exact GELU (model.activation={arch.activation}); KerasHub's "
-            "BERT computes the tanh approximation, so its outputs would differ"
-        )
-    encoder = preprocess.load_text_encoder(run.preprocessor_dir)
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=model.get_layer("token_embedding").input_dim,
-        num_layers=arch.num_layers,
-        num_heads=arch.num_heads,
-        hidden_dim=arch.hidden_size,
-        intermediate_dim=arch.mlp_dim,
-        dropout=arch.dropout,
-        max_sequence_length=arch.max_positions,
-    )
-    tokenizer = keras_hub.models.BertTokenizer(
-        vocabulary=encoder.vocabulary,
-        lowercase=encoder.lower_case,
-        strip_accents=encoder.strip_accents,
-    )
-    notes = []
-    if not _has_layer(model, "pooler"):
-        notes.append("pooled_dense keeps KerasHub's initialisation (this run has no pooler)")
-    texts = ["The zoo exports BERT.", "Ünïcödé, punctuation!? and unknown-words"]
-    inputs = encoder(np.array(texts)).numpy()
-    return backbone, tokenizer, inputs, hub_inputs(inputs, encoder.sep_id), notes
-
-
-def _vit_to_hub(keras_hub, run, model, arch):
-    """-> (ViTBackbone, ViTImageConverter, zoo inputs, KerasHub inputs, notes) of a ViT run."""
-    import numpy as np
-
-    from zoo.models.vit import patch_size_for
-
-    h, w, c = model.input_shape[1:]
-    patch = patch_size_for(arch, min(h, w))
-    if h % patch or w % patch:
-        raise ZooError(
-            f"KerasHub's ViT needs the image size to be a multiple of the patch; {run.path} "
-            f"reads {h}x{w} images with patch {patch}"
-        )
-    backbone = keras_hub.models.ViTBackbone(
-        image_shape=(h, w, c),
-        patch_size=patch,
-        num_layers=arch.num_layers,
-        num_heads=arch.num_heads,
-        hidden_dim=arch.hidden_size,
-        mlp_dim=arch.mlp_dim,
-        dropout_rate=arch.dropout,
-        attention_dropout=arch.attention_dropout,
-        layer_norm_epsilon=arch.layer_norm_epsilon,
-    )
-    # The zoo feeds [0, 1] pixels and scales them to [-1, 1]; KerasHub's converter maps raw
-    # [0, 255] pixels with a scale and an offset.
-    converter = keras_hub.layers.ViTImageConverter(image_size=(h, w), scale=1 / 127.5, offset=-1.0)
-    inputs = np.random.default_rng(0).random((2, h, w, c), dtype="float32")
-    return backbone, converter, inputs, inputs * 2.0 - 1.0, []
-
-
-def export_preset(run, out_dir: Path) -> dict[str, Any]:
-    """Write ``run`` (a zoo BERT or ViT run) as a KerasHub preset in ``out_dir`` (backbone,
-    and the tokenizer for BERT), reload it with KerasHub and compare the outputs."""
-    import numpy as np
-
-    from zoo import registry, runs
-    from zoo.targets import load_keras_model
-
-    if out_dir.exists():
-        raise ZooError(f"{out_dir} exists; pick another --name or --output (nothing overwritten)")
-    keras_hub = _keras_hub()
-    config = run.config()
-    spec = registry.get_spec(config.get("model", ""))
-    if spec.family not in FAMILIES.values():
-        raise ZooError(
-            f"--format keras-hub exports BERT and ViT runs; {run.path} holds a {spec.name} "
-            f"({spec.family}) model"
-        )
-    model = load_keras_model(run)
-    arch = registry.model_config(spec.name, config.get("model_config") or {})
-    to_hub = _bert_to_hub if spec.family == "bert" else _vit_to_hub
-    backbone, preprocessor, inputs, feed, notes = to_hub(keras_hub, run, model, arch)
-    for zoo_vars, hub_vars in _pairs(model, backbone, spec.family):
-        for z, hv in zip(zoo_vars, hub_vars):
-            hv.assign(z.numpy())
-
-    def fill(tmp: Path):
-        backbone.save_to_preset(str(tmp))
-        preprocessor.save_to_preset(str(tmp))
-        (tmp / "zoo.json").write_text(
-            json.dumps({"run": str(run.path), "model": spec.name}, indent=2) + "\n"
-        )
-
-    runs.write_dir_atomic(out_dir, fill)
-    # Verify: KerasHub loads what was written and computes what the zoo model computes.
-    reloaded = type(backbone).from_preset(str(out_dir))
-    ours = backbone_outputs(model, spec.family)(inputs)
-    theirs = reloaded(feed)
-    if spec.family == "vit":
-        theirs = {"sequence_output": theirs}
-    diffs = {k: float(np.max(np.abs(np.asarray(ours[k]) - np.asarray(theirs[k])))) for k in ours}
-    return {
-        "format": "keras-hub",
-        "preset": str(out_dir),
-        "backbone": type(backbone).__name__,
-        "max_abs_diff": diffs,
-        "notes": notes,
-        "load_with": f"keras_hub.models.{type(backbone).__name__}.from_preset({str(out_dir)!r})",
-    }
+    segments = keras.ops.convert_to_numpy(SegmentIds(sep_id)(tokens))
+    return {"token_ids": tokens, "segment_ids": segments, "padding_mask": tokens != 0}

@@ -50,18 +50,15 @@ def preset_values(model: str, user: dict[str, Any]) -> dict[str, Any]:
     """``--init-from`` a KerasHub preset: the variant and architecture keys that compute the
     preset's function (a bare family name, ``bert``, picks the variant), its vocabulary's
     ``[SEP]`` id and, for ViT, its image size as the default ``image_size``. {} otherwise."""
-    from pathlib import Path
 
     from zoo import runs
 
     source = user.get("init_from")
-    if not source or Path(source).joinpath("run.json").exists():
+    if not source:
         return {}
-    if not Path(source).exists() and (runs.default_runs_dir() / source).exists():
-        return {}  # a run name
     from zoo import hub
 
-    if not hub.looks_like_preset(source):
+    if not hub.is_preset(source, runs.default_runs_dir()):
         return {}
     preset = hub.resolve(source)
     spec = registry.get_spec(model)

@@ -22,11 +22,11 @@ def source_run(name_or_path: str, runs_dir: Path):
     KerasHub preset (a preset directory, a preset name or a kaggle:// / hf:// handle)."""
     from zoo import hub, runs
 
+    if hub.is_preset(name_or_path, runs_dir):
+        return hub.resolve(name_or_path)
     path = Path(name_or_path)
     if not path.exists() and not path.is_absolute() and (runs_dir / name_or_path).exists():
         path = runs_dir / name_or_path
-    if not (path / "run.json").exists() and hub.looks_like_preset(name_or_path):
-        return hub.resolve(name_or_path)
     if not path.exists():
         raise ZooError(
             f"--init-from: no run {name_or_path!r} (neither a path nor a run in {runs_dir}) and "
