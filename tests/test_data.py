@@ -70,3 +70,30 @@ def test_validation_carved_from_train_when_missing():
 def test_variable_size_images_default_to_224(tmp_path):
     info = data.inspect("imagenette", str(tmp_path))
     assert info.input_shape == (224, 224, 3) and info.notes
+
+
+@pytest.mark.parametrize(
+    "cache,bound,reads_after", [(True, 5, 1), (False, 5, 2), (True, 1 << 30, 2)]
+)
+def test_counting_pass_caches_a_split_that_fits(cache, bound, reads_after):
+    """The pass that counts a split also fills its cache, so epochs read memory instead of
+    decoding the split again; not when asked not to, nor when the split's stored size (the
+    bound) would not fit in memory."""
+    import tensorflow as tf
+
+    from zoo import pipelines
+
+    reads = []
+
+    def examples():
+        reads.append(1)
+        for i in range(5):
+            yield [i, i], i % 2
+
+    spec = (tf.TensorSpec([2], tf.int32), tf.TensorSpec([], tf.int32))
+    ds = tf.data.Dataset.from_generator(examples, output_signature=spec).filter(lambda x, y: y >= 0)
+    info = data.inspect("cifar10", None)
+    ds, n = pipelines.counted(ds, info, bound=bound, cache=cache)
+    assert n == 5 and int(ds.cardinality()) == 5  # known to Keras, despite the filter
+    assert [int(y) for _, y in ds] == [0, 1, 0, 1, 0]
+    assert len(reads) == reads_after

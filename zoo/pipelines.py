@@ -147,6 +147,19 @@ def _epochs(ds, info, batch_size, seed, augment, examples, first, last):
     )
 
 
+def counted(ds, info: DatasetInfo, *, bound: int, cache: bool):
+    """(dataset, examples) of one split, in one pass: tf.data cannot know the size (the label
+    filter hides it). With ``cache``, a split whose ``bound`` (its stored size) fits in memory
+    is cached by that same pass, so the first epoch reads memory instead of decoding every
+    image again, and evaluation passes read memory too."""
+    import tensorflow as tf
+
+    if cache and _fits_in_memory(info, bound):
+        ds = ds.cache()
+    n = count(ds)
+    return ds.apply(tf.data.experimental.assert_cardinality(n)), n
+
+
 def count(ds) -> int:
     """Examples in a dataset: its cardinality when known, else one pass over it."""
     n = int(ds.cardinality())
@@ -168,13 +181,14 @@ def make_pipeline(
     one_hot: bool = True,
     examples: int | None = None,
     epochs: tuple[int, int] | None = None,
+    cached: bool = False,
 ):
     """Batches of (model input, label).
 
     ``encode`` (e.g. the text vectorizer) runs once per example before the cache, in large
     parallel batches, so tokenization is paid in the first epoch only; ``preprocess`` (e.g. uint8
     -> float) runs per batch after it, so the cache stays compact. Then shuffle, augment, batch,
-    prefetch.
+    prefetch. A ``cached`` dataset (``counted``) is not cached again.
 
     With ``epochs=(first, last)`` a training pipeline runs epochs first..last-1 back to back, and
     each epoch's order and augmentation depend only on (seed, epoch): a run resumed at epoch k
@@ -187,7 +201,7 @@ def make_pipeline(
             .map(lambda x, y: (tf.cast(encode(x), tf.int32), y), num_parallel_calls=AUTOTUNE)
             .unbatch()
         )
-    if _fits_in_memory(info, examples):
+    if (encode is not None or not cached) and _fits_in_memory(info, examples):
         ds = ds.cache()
     if training and epochs is not None:
         ds = _epochs(ds, info, batch_size, seed, augment, examples, *epochs)

@@ -23,8 +23,6 @@ class Classification(Task):
     def data(self, config, spec, *, vocab_dir: Path | None, download: bool, console):
         """Metadata first (wrong kinds are refused before any download), then prepare, split,
         and the modality's pieces (the text vocabulary from the training split only)."""
-        import tensorflow as tf
-
         info, builder = inspect_dataset(config, spec, download)
         info = modalities.complete(info, builder, config, spec, console)
         for note in info.notes:
@@ -41,14 +39,22 @@ class Classification(Task):
 
         pieces = modalities.adapter(info, spec, texts, config, vocab_dir, console)
         info = pieces.info
-        n_train = pipelines.count(train_raw)
+        # Known sizes let Keras size its epochs; decoded splits are cached by the counting pass.
+        cache = "encode" not in pieces.pipeline
+        train_raw, n_train = pipelines.counted(
+            train_raw, info, bound=data_lib.split_size(builder, info, info.train_split), cache=cache
+        )
         if n_train == 0:
             raise ZooError(f"the training split {info.train_split} of {info.name} is empty")
-        # Known sizes let Keras size its epochs (the label filter hides them from tf.data).
-        train_raw = train_raw.apply(tf.data.experimental.assert_cardinality(n_train))
-        val_raw = val_raw.apply(tf.data.experimental.assert_cardinality(pipelines.count(val_raw)))
+        val_raw, _ = pipelines.counted(
+            val_raw, info, bound=data_lib.split_size(builder, info, info.val_split), cache=cache
+        )
         make = functools.partial(
-            pipelines.make_pipeline, info=info, batch_size=config.batch_size, **pieces.pipeline
+            pipelines.make_pipeline,
+            info=info,
+            batch_size=config.batch_size,
+            cached=cache,
+            **pieces.pipeline,
         )
 
         def train(first_epoch: int):
