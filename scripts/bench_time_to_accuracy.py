@@ -3,7 +3,9 @@ tutorial CNN on numpy arrays, Adam, batch 64, `fit` with the test split as valid
 `zoo train cnn --dataset cifar10`, each in its own process, one after the other. Both report
 test accuracy after every epoch (the zoo through a benchmark-only callback); the script prints
 the wall time from each process's start until it first reaches the seed's own final test
-accuracy, and the ratio. Ablations switch one zoo ingredient off at a time (--ablations).
+accuracy, and the ratio. Ablations switch one zoo ingredient off at a time (--ablations): the
+recipe, the precision, steps_per_execution, and the input pipeline with the engine (the zoo's
+model and recipe fed numpy arrays, as the seed is).
 
     python scripts/bench_time_to_accuracy.py --data-dir ../shared/data/tfds --ablations
 """
@@ -28,6 +30,8 @@ ABLATIONS = {  # name: config values that switch one zoo ingredient (off, or on 
     },
     "zoo, float32": {"precision": "float32"},
     "zoo, steps_per_execution 16": {"steps_per_execution": 16},
+    "zoo's model and recipe fed the seed's way (numpy arrays into fit: no zoo input pipeline "
+    "or engine)": {"side": "numpy"},
 }  # fmt: skip
 
 
@@ -99,7 +103,44 @@ def zoo_side(data_dir: str, epochs: int, values: dict) -> None:
                      extra_callbacks=(TestAccuracy(),))  # fmt: skip
 
 
+def numpy_side(data_dir: str, epochs: int, values: dict) -> None:
+    """The zoo's model, recipe and compile on the zoo's training split, fed as the seed feeds
+    its model: numpy arrays into `fit`, the test arrays as validation data. Against the zoo side
+    this switches off the input pipeline and the engine (callbacks, validation split)."""
+    import keras
+    import numpy as np
+    import tensorflow_datasets as tfds
+
+    from zoo import api, data, registry
+    from zoo.tasks import get_task
+
+    config = api.resolve_train_config(
+        "cnn", "cifar10", flags={"data_dir": data_dir, "epochs": epochs, **values}
+    )
+    info = data.inspect("cifar10", data_dir)
+    (x, y), (xt, yt) = tfds.as_numpy(
+        tfds.load("cifar10", split=[info.train_split, "test"], batch_size=-1,
+                  as_supervised=True, data_dir=data_dir)
+    )  # fmt: skip
+    x, xt = (x / np.float32(255)).astype("float32"), (xt / np.float32(255)).astype("float32")
+    y, yt = keras.utils.to_categorical(y, 10), keras.utils.to_categorical(yt, 10)
+    keras.utils.set_random_seed(config.seed)
+    model = registry.create_model("cnn", info, config.model_config)
+    steps = len(x) // config.batch_size
+    get_task("classify").compile(model, config, steps, jit=False)
+    report = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: print(
+            json.dumps({"epoch": e + 1, "s": time.time() - START, "acc": logs["val_accuracy"]}),
+            flush=True,
+        )
+    )
+    model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, verbose=0,
+              validation_data=(xt, yt), callbacks=[report])  # fmt: skip
+
+
 def run_side(args, side: str, values: dict) -> list[dict]:
+    values = dict(values)
+    side = values.pop("side", side)
     cmd = [sys.executable, __file__, "--side", side, "--data-dir", args.data_dir,
            "--epochs", str(args.epochs), "--values", json.dumps(values)]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
@@ -115,13 +156,15 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--ablations", action="store_true")
-    parser.add_argument("--side", choices=["seed", "zoo"])
+    parser.add_argument("--side", choices=["seed", "zoo", "numpy"])
     parser.add_argument("--values", default="{}")
     args = parser.parse_args()
     if args.side == "seed":
         return seed_side(args.data_dir, args.epochs)
     if args.side == "zoo":
         return zoo_side(args.data_dir, args.epochs, json.loads(args.values))
+    if args.side == "numpy":
+        return numpy_side(args.data_dir, args.epochs, json.loads(args.values))
     seed = run_side(args, "seed", {})
     target = seed[-1]["acc"]
     seed_s = first_reaching(seed, target)
