@@ -221,10 +221,12 @@ def test_non_finite_loss_stops_the_run_naming_epoch_and_step(mock_tfds, workdir,
         return original(*args, **kwargs).map(lambda x, y: (x, y * float("nan")))
 
     monkeypatch.setattr(pipelines, "make_pipeline", nan_labels)
-    result = zoo(*_train_args("nan", "--batch-size", "8"), ok=False)
-    assert_one_line_error(result, "the loss is nan at epoch 1, step 1")
+    result = zoo(*_train_args("nan", "--batch-size", "8", "--steps-per-execution", "1"), ok=False)
+    assert_one_line_error(result, "the loss is nan at epoch 1, step 1 of run")
     assert _record(Path("runs/nan"))["status"] == "failed"
     assert not Path("runs/nan/model.keras").exists()
+    result = zoo(*_train_args("nan3", "--batch-size", "8", "--steps-per-execution", "3"), ok=False)
+    assert_one_line_error(result, "the loss is nan at epoch 1, steps 1-3 of run")  # one call
 
 
 def test_spoiled_weights_are_never_saved_as_finished(mock_tfds, workdir, monkeypatch):

@@ -102,7 +102,7 @@ def run(
     hw = engine.setup(config.runtime, spec.modality)
     x, y = synthetic(info, batch * 8)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(batch).prefetch(-1)
-    inputs = TrainingData(info=info, examples=batch * 8, train=lambda first: ds, val=None)
+    inputs = TrainingData(info=info, examples=batch * 8, train=lambda first, steps: ds, val=None)
     model = engine.build_model(get_task("classify"), spec, inputs, config, hw, warmup + steps)
     jit, report = hw.jit, hw.report
     timer = StepTimer()

@@ -36,7 +36,9 @@ class Guard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.stop.signum is not None:
             raise Interrupted(self.stop.signum)
-        self._finite(logs, "loss", f"at epoch {self.epoch + 1}, step {batch + 1}")
+        calls = getattr(self.model, "steps_per_execution", 1)  # Keras reports each call's last
+        steps = f"step {batch + 1}" if calls == 1 else f"steps {batch + 2 - calls}-{batch + 1}"
+        self._finite(logs, "loss", f"at epoch {self.epoch + 1}, {steps}")
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.run.exists():

@@ -75,12 +75,18 @@ def setup(runtime: RuntimeConfig, modality: str, tpu: str | None = None) -> Hard
 
 
 def build_model(
-    task: Task, spec, data: TrainingData, config: TrainConfig, hw: Hardware, steps: int
+    task: Task,
+    spec,
+    data: TrainingData,
+    config: TrainConfig,
+    hw: Hardware,
+    steps: int,
+    per_execution: int = 1,
 ):
     """The task's model, compiled, inside the strategy's scope: exactly what ``train`` fits."""
     with hw.strategy.scope():
         model = task.build(spec, data, config)
-        task.compile(model, config, steps, hw.jit)
+        task.compile(model, config, steps, hw.jit, per_execution)
     return model
 
 
@@ -146,12 +152,10 @@ def _phases(task, spec, config, run, state, fitting, tpu, download, console) -> 
         run.preprocessor_dir if state != "new" else getattr(source, "preprocessor_dir", None)
     )
     data = task.data(config, spec, vocab_dir=vocab_dir, download=download, console=console)
-    from zoo import pipelines
-
-    steps = pipelines.steps_per_epoch(data.examples, config.batch_size)
+    steps, per_execution = _execution_plan(config, data, hw, console)
 
     # --- Model, in the strategy's scope -----------------------------------------------------------
-    model = build_model(task, spec, data, config, hw, steps)
+    model = build_model(task, spec, data, config, hw, steps, per_execution)
     first = 0
     if state == "new":
         _warm_start(model, source, spec, console)
@@ -173,6 +177,30 @@ def _phases(task, spec, config, run, state, fitting, tpu, download, console) -> 
 
     # --- Finish -----------------------------------------------------------------------------------
     return finish(task, model, data, config, run, console)
+
+
+def _execution_plan(config, data, hw, console) -> tuple[int, int]:
+    """(steps per epoch, steps per tf.function call): ``pipelines.execution_plan``, said when
+    it is not one step a call; one under MirroredStrategy, where Keras 3 fails on several."""
+    from zoo import pipelines
+
+    asked = config.steps_per_execution
+    if asked > 1 and "Mirrored" in hw.report.strategy:
+        console.print(
+            f"note: one step per tf.function call under {hw.report.strategy}, not {asked}: "
+            "Keras 3 fails on several there (keras-team/keras#19246)"
+        )
+        asked = 1
+    steps, per_execution = pipelines.execution_plan(data.examples, config.batch_size, asked)
+    if asked > 1:
+        full = pipelines.steps_per_epoch(data.examples, config.batch_size)
+        how = (
+            f"the divisor of the epoch's {steps} steps nearest {asked}"
+            if steps == full
+            else f"each epoch cut from {full} to {steps} steps, a multiple of it"
+        )
+        console.print(f"{per_execution} steps per tf.function call ({how})")
+    return steps, per_execution
 
 
 def resume_state(run, task: Task, config: TrainConfig) -> str:
@@ -219,7 +247,7 @@ def fit(task, model, data, config, hw, run, first: int, steps: int, fitting, con
     from zoo.progress import RichProgress
 
     checkpoints.trim_history(run.work / runs.HISTORY, first)  # rows a kill left past the state
-    train_ds, val_ds = _distributed(data.train(first)), _distributed(data.val)
+    train_ds, val_ds = _distributed(data.train(first, steps)), _distributed(data.val)
     if "MultiWorker" in hw.report.strategy:
         distribute.patch_keras_for_multi_worker()
         _patch_multi_worker_build(model, hw.strategy, val_ds)

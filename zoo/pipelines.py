@@ -110,7 +110,27 @@ def steps_per_epoch(examples: int, batch_size: int) -> int:
     return examples // batch_size if examples >= batch_size else 1
 
 
-def _epochs(ds, info, batch_size, seed, augment, examples, first, last):
+def execution_plan(examples: int, batch_size: int, requested: int) -> tuple[int, int]:
+    """(steps per epoch, steps per execution), the first a multiple of the second. Keras runs
+    whole executions, so an epoch of 703 steps at 16 a call would take 704 batches and shift
+    every later epoch (and a resume) by one. The execution length is the divisor of the epoch's
+    steps nearest ``requested`` within a factor of two (703 = 19 x 37: 19 for 16), the whole
+    epoch when it is shorter than ``requested``; when no divisor is near, ``requested``, and each
+    epoch leaves out its last ``steps % requested`` batches (other epochs' shuffles bring them
+    back)."""
+    steps = steps_per_epoch(examples, batch_size)
+    if requested <= 1:
+        return steps, 1
+    if requested >= steps:
+        return steps, steps
+    near = range(max(2, (requested + 1) // 2), min(2 * requested, steps) + 1)
+    exact = [s for s in near if steps % s == 0]
+    if exact:
+        return steps, min(exact, key=lambda s: (abs(s - requested), s))
+    return steps - steps % requested, requested
+
+
+def _epochs(ds, info, batch_size, seed, augment, examples, steps, first, last):
     """Epochs first..last-1 concatenated, each shuffled and augmented from (seed, epoch) alone.
     The epoch seeds are Python ints on purpose: tf.data's tensor-seed path breaks under a global
     seed of 0 (TF compares the seed pair with == in Python)."""
@@ -135,12 +155,13 @@ def _epochs(ds, info, batch_size, seed, augment, examples, first, last):
                 num_parallel_calls=AUTOTUNE,
                 deterministic=True,
             )
-        return d.batch(
+        d = d.batch(
             batch_size,
             num_parallel_calls=AUTOTUNE,
             deterministic=True,
             drop_remainder=drop_remainder(True, examples, batch_size),
         )
+        return d if steps is None else d.take(steps)
 
     return functools.reduce(
         lambda a, b: a.concatenate(b), (one_epoch(e) for e in range(first, max(last, first + 1)))
@@ -181,6 +202,7 @@ def make_pipeline(
     one_hot: bool = True,
     examples: int | None = None,
     epochs: tuple[int, int] | None = None,
+    steps: int | None = None,
     cached: bool = False,
 ):
     """Batches of (model input, label).
@@ -192,7 +214,8 @@ def make_pipeline(
 
     With ``epochs=(first, last)`` a training pipeline runs epochs first..last-1 back to back, and
     each epoch's order and augmentation depend only on (seed, epoch): a run resumed at epoch k
-    sees exactly the batches an uninterrupted run sees (use with ``steps_per_epoch``)."""
+    sees exactly the batches an uninterrupted run sees (use with ``steps_per_epoch``); ``steps``
+    cuts each of those epochs to that many batches (``execution_plan``)."""
     import tensorflow as tf
 
     if encode is not None:  # token ids as int32: the models' input dtype
@@ -204,7 +227,7 @@ def make_pipeline(
     if (encode is not None or not cached) and _fits_in_memory(info, examples):
         ds = ds.cache()
     if training and epochs is not None:
-        ds = _epochs(ds, info, batch_size, seed, augment, examples, *epochs)
+        ds = _epochs(ds, info, batch_size, seed, augment, examples, steps, *epochs)
     else:
         if training:
             buffer = min(examples or 10_000, 50_000)

@@ -41,6 +41,7 @@ RECIPE = dict(
     batch_size=64,
     label_smoothing=0.1,
     epochs=10,
+    steps_per_execution=16,  # tiny steps: dispatch-bound, as the cnn (zoo/models/cnn.py)
 )
 
 

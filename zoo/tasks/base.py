@@ -16,7 +16,7 @@ class TrainingData:
 
     info: Any  # DatasetInfo the model is built for
     examples: int  # training examples per epoch
-    train: Callable[[int], Any]  # first epoch -> batches of the epochs from there to the last
+    train: Callable[[int, int], Any]  # (first epoch, steps an epoch) -> batches from there on
     val: Any  # validation batches
     encoder: Any = None  # text encoder saved in the run's preprocessor/ (None for images)
     facts: dict = field(default_factory=dict)  # what the run's summary states about its data
@@ -47,7 +47,10 @@ class Task:
         """The uncompiled model (backbone and head), inside the strategy's scope."""
         raise NotImplementedError
 
-    def compile(self, model, config, steps_per_epoch: int, jit: bool) -> None:
+    def compile(
+        self, model, config, steps_per_epoch: int, jit: bool, per_execution: int = 1
+    ) -> None:
+        """Optimizer, loss and metrics; ``per_execution`` steps run in one tf.function call."""
         raise NotImplementedError
 
     def evaluate(self, run, model, data: TrainingData, config) -> dict[str, Any]:

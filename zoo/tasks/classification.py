@@ -57,7 +57,7 @@ class Classification(Task):
             **pieces.pipeline,
         )
 
-        def train(first_epoch: int):
+        def train(first_epoch: int, steps: int):
             return make(
                 train_raw,
                 training=True,
@@ -65,6 +65,7 @@ class Classification(Task):
                 augment=config.augment,
                 examples=n_train,
                 epochs=(first_epoch, config.epochs),
+                steps=steps,
             )
 
         return TrainingData(
@@ -79,7 +80,9 @@ class Classification(Task):
     def build(self, spec, data: TrainingData, config):
         return registry.create_model(spec.name, data.info, config.model_config)
 
-    def compile(self, model, config, steps_per_epoch: int, jit: bool) -> None:
+    def compile(
+        self, model, config, steps_per_epoch: int, jit: bool, per_execution: int = 1
+    ) -> None:
         num_classes = model.output_shape[-1]
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
         if num_classes > 5:
@@ -91,7 +94,7 @@ class Classification(Task):
             ),
             metrics=metrics,
             jit_compile=jit,
-            steps_per_execution=config.steps_per_execution,
+            steps_per_execution=per_execution,
         )
 
     def evaluate(self, run, model, data: TrainingData, config) -> dict[str, Any]:

@@ -123,9 +123,8 @@ class MaskedLM(Task):
         pieces = modalities.adapter(info, spec, lambda: train_texts, config, vocab_dir, console)
         info = dataclasses.replace(pieces.info, train_split=split)
         k = max_predictions(config.sequence_length)
-        steps = pipelines.steps_per_epoch(n - held, config.batch_size)
 
-        def masked(ds, training: bool, offset: int, first_epoch: int = 0):
+        def masked(ds, training: bool, offset: int, first_epoch: int = 0, steps=None):
             pipe = pipelines.make_pipeline(
                 ds.map(lambda x: (x, 0)),
                 info,
@@ -136,6 +135,7 @@ class MaskedLM(Task):
                 one_hot=False,
                 examples=n - held if training else None,
                 epochs=(first_epoch, config.epochs) if training else None,
+                steps=steps,
             )
 
             def mask(i, batch):
@@ -155,7 +155,7 @@ class MaskedLM(Task):
         return TrainingData(
             info=info,
             examples=n - held,
-            train=lambda first: masked(sized, True, first * steps, first),
+            train=lambda first, steps: masked(sized, True, first * steps, first, steps),
             val=masked(val_texts, False, 1 << 40),  # the same masks every epoch
             encoder=pieces.encoder,
             facts={
@@ -174,7 +174,9 @@ class MaskedLM(Task):
         model_config = registry.model_config(spec.name, config.model_config)
         return build_bert_pretrainer(data.info, model_config, data.facts["predictions_per_text"])
 
-    def compile(self, model, config, steps_per_epoch: int, jit: bool) -> None:
+    def compile(
+        self, model, config, steps_per_epoch: int, jit: bool, per_execution: int = 1
+    ) -> None:
         model.compile(
             optimizer=training.make_optimizer(config.optimization, steps_per_epoch),
             loss=keras.losses.SparseCategoricalCrossentropy(
@@ -182,7 +184,7 @@ class MaskedLM(Task):
             ),
             weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             jit_compile=jit,
-            steps_per_execution=config.steps_per_execution,
+            steps_per_execution=per_execution,
         )
 
     def evaluate(self, run, model, data: TrainingData, config) -> dict[str, Any]:
