@@ -194,11 +194,12 @@ def _execution_plan(config, data, hw, console) -> tuple[int, int]:
     steps, per_execution = pipelines.execution_plan(data.examples, config.batch_size, asked)
     if asked > 1:
         full = pipelines.steps_per_epoch(data.examples, config.batch_size)
-        how = (
-            f"the divisor of the epoch's {steps} steps nearest {asked}"
-            if steps == full
-            else f"each epoch cut from {full} to {steps} steps, a multiple of it"
-        )
+        if per_execution == steps:
+            how = "a whole epoch"
+        elif steps == full:
+            how = f"the divisor of the epoch's {steps} steps nearest {asked}"
+        else:
+            how = f"each epoch cut from {full} to {steps} steps, a multiple of it"
         console.print(f"{per_execution} steps per tf.function call ({how})")
     return steps, per_execution
 
