@@ -3,6 +3,7 @@ each, read from the runs by `zoo runs --format csv`); the README's table is gene
 
     python scripts/results_table.py add runs/resnet20-cifar10-s0 --note "machine idle"
     python scripts/results_table.py remove cnn-cifar10-s0   # a superseded reference run
+    python scripts/results_table.py refresh    # reread every row from runs/ (notes kept)
     python scripts/results_table.py readme     # rewrite the README's table from the CSV
     python scripts/results_table.py check      # exit 1 when README and CSV disagree (CI test)
 """
@@ -43,14 +44,16 @@ def current_block() -> str:
     return text[text.index(START) : text.index(END) + len(END)]
 
 
-def add(paths: list[str], note: str) -> None:
+def add(paths: list[str], note: str | None) -> None:
+    """Rows read from the runs; a run already in the table keeps its note unless one is given."""
     rows = {r["run"]: r for r in read_rows()}
     for path in paths:
         run = Path(path)
         found = run_table.result_rows(run.parent, run.name)
         if not found:
             raise SystemExit(f"{path}: not a finished classification run")
-        rows[run.name] = {**found[0], "notes": note}
+        old = rows.get(run.name, {}).get("notes", "")
+        rows[run.name] = {**found[0], "notes": old if note is None else note}
     CSV.parent.mkdir(exist_ok=True)
     CSV.write_text(run_table.to_csv(list(rows.values()), COLUMNS))
     print(f"{CSV}: {len(rows)} rows")
@@ -70,14 +73,18 @@ def main() -> None:
     sub = parser.add_subparsers(dest="action", required=True)
     adding = sub.add_parser("add")
     adding.add_argument("runs", nargs="+")
-    adding.add_argument("--note", default="")
+    adding.add_argument("--note", default=None)
     removing = sub.add_parser("remove")
     removing.add_argument("runs", nargs="+")
+    refreshing = sub.add_parser("refresh")
+    refreshing.add_argument("--runs-dir", default=str(ROOT / "runs"))
     sub.add_parser("readme")
     sub.add_parser("check")
     args = parser.parse_args()
     if args.action == "add":
         add(args.runs, args.note)
+    elif args.action == "refresh":
+        add([str(Path(args.runs_dir) / r["run"]) for r in read_rows()], None)
     elif args.action == "remove":
         remove(args.runs)
     elif args.action == "readme":

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -174,9 +175,13 @@ def test_full_disk_then_damaged_checkpoints(mock_tfds, workdir):
     ckpt = run_dir / "checkpoints"
     newest = ckpt / "epoch-0002.weights.h5"
     newest.write_bytes(newest.read_bytes()[:100])  # truncated
-    result = zoo("resume", "runs/d")
+    made_by = _record(run_dir)["command"]
+    with mock.patch.object(sys, "argv", ["zoo", "resume", "runs/d"]):
+        result = zoo("resume", "runs/d")
     assert "resuming at epoch 2" in result.output  # fell back to epoch 1's state
     assert _epochs(run_dir) == [0, 1, 2] and _record(run_dir)["status"] == "finished"
+    record = _record(run_dir)  # the command that made the run stays, the resume is added
+    assert record["command"] == made_by and record["resumed_with"] == [["zoo", "resume", "runs/d"]]
 
     with _failing_save(2, _disk_full):
         zoo(*_train_args("e", "--epochs", "3"), ok=False)

@@ -3,10 +3,14 @@ table generated from results/results.csv."""
 
 import csv
 import io
+import json
+import shlex
 import subprocess
 import sys
 
 from helpers import PROJECT, train_smoke, zoo
+
+from zoo import registry
 
 
 def test_runs_format_csv_and_markdown(mock_tfds, workdir):
@@ -21,7 +25,7 @@ def test_runs_format_csv_and_markdown(mock_tfds, workdir):
         "2",
         "float32",
     )
-    metrics = __import__("json").loads((workdir / "runs/a/metrics.json").read_text())
+    metrics = json.loads((workdir / "runs/a/metrics.json").read_text())
     assert float(a["test_accuracy"]) == round(metrics["test_accuracy"], 4)
     assert float(a["wall_time_s"]) == metrics["wall_time_s"] and float(a["examples_per_s"]) > 0
     assert a["device"] and a["zoo"] and a["command"].startswith("zoo")
@@ -36,3 +40,18 @@ def test_readme_table_matches_results_csv():
         text=True,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_command_reproduces_the_run_after_its_recipe_changed(mock_tfds, workdir, monkeypatch):
+    """The results row's command resolves to the run's own config, flags and --set keys
+    included, also once the family's recipe has moved on."""
+    flags = ["--lr", "0.005", "--label-smoothing", "0.2", "--set", "model.dropout=0.1"]
+    train_smoke("mlp", "mnist", "a", "--seed", "3", *flags)
+    monkeypatch.setitem(registry.get_spec("mlp").recipe, "epochs", 7)  # the recipe moves on
+    (row,) = csv.DictReader(io.StringIO(zoo("runs", "--format", "csv").output))
+    command = shlex.split(row["command"])
+    assert command[:5] == ["zoo", "train", "mlp", "-d", "mnist"] and "--run-name" not in command
+    assert {"--epochs", "--smoke", "--seed", "--lr", "model.dropout=0.1"} <= set(command)
+    again = zoo(*command[1:], "--data-dir", "tfds", "--print-config").output
+    made = json.loads((workdir / "runs/a/config.json").read_text())
+    assert json.loads(again) == made

@@ -314,7 +314,10 @@ def _start(run, task, config, data, report, resumed: bool) -> None:
             preprocess.save_text_encoder(data.encoder, run.preprocessor_dir)
         runs.write_json(run.file(runs.CONFIG), cfg_lib.to_dict(config))
     runs.write_json(run.file(runs.DISTRIBUTE), report.to_json())
-    record = run.record()
+    record, env = run.record(), runs.environment_record()
+    if resumed and record.get("command"):  # the command that made the run stays; resumes add
+        env["resumed_with"] = [*record.get("resumed_with", []), env["command"]]
+        env["command"] = record["command"]
     run.update_record(
         status="running",
         pid=os.getpid(),
@@ -324,7 +327,7 @@ def _start(run, task, config, data, report, resumed: bool) -> None:
         started=record.get("started", runs.now()),
         resumed=resumed,
         train_examples=data.examples,
-        **runs.environment_record(),
+        **env,
     )
     run.active = True
 

@@ -152,7 +152,7 @@ def result_rows(runs_dir: str | Path | None = None, pattern: str | None = None) 
         )
         wall, examples = metrics.get("wall_time_s"), metrics.get("train_examples")
         epochs = len(run.file(runs.HISTORY).read_text().strip().splitlines()) - 1
-        command = record.get("command") or []
+        argv = record.get("command") or []
         out.append(
             {
                 "run": row["name"],
@@ -166,7 +166,8 @@ def result_rows(runs_dir: str | Path | None = None, pattern: str | None = None) 
                 "precision": hardware.get("precision"),
                 "device": ", ".join(hardware.get("devices", [])) or None,
                 "zoo": record.get("zoo"),
-                "command": shlex.join(["zoo", *command[1:]]) if command else None,
+                "command": reproduce_command(run.config())
+                or (shlex.join(["zoo", *argv[1:]]) if argv else None),
             }
         )
     return out
@@ -195,3 +196,51 @@ def to_markdown(rows: list[dict], columns=RESULT_COLUMNS) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(c, r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+# Keys of a train config that `zoo train` takes as flags of their own (the rest go by --set).
+FLAGS = {"train_split": "--split", "learning_rate": "--lr"}
+NOT_FLAGS = ("frontend", "model_config")
+NOT_REPRODUCED = ("model", "dataset", "data_dir")  # in the command's head, or machine-specific
+
+
+def reproduce_command(config: dict[str, Any]) -> str | None:
+    """``zoo train MODEL -d DATASET`` plus a flag (or ``--set``) for every key in which a run's
+    config.json differs from what that command resolves to today: the command still gives the
+    run's config after a recipe changes. None when today's zoo cannot resolve it (a model that
+    is gone), and the caller falls back to the run's own command line."""
+    import shlex
+
+    from zoo import config as cfg_lib
+    from zoo import recipes
+
+    model, dataset = config.get("model"), config.get("dataset")
+    try:
+        base = cfg_lib.to_dict(recipes.resolve(model, dataset))
+    except (ZooError, TypeError):
+        return None
+    args = ["zoo", "train", model, "-d", dataset]
+    for key, value in config.items():
+        if key in NOT_REPRODUCED or key not in base or value == base[key]:
+            continue
+        if key in NOT_FLAGS:
+            prefix = "model" if key == "model_config" else key
+            for sub, v in value.items():
+                if base[key].get(sub, _MISSING) != v:
+                    args += ["--set", f"{prefix}.{sub}={_yaml(v)}"]
+        elif isinstance(value, bool):
+            args.append(f"--{'' if value else 'no-'}{key}")
+        elif value is None:
+            args += ["--set", f"{key}=null"]
+        else:
+            args += [FLAGS.get(key, "--" + key.replace("_", "-")), str(value)]
+    return shlex.join(args)
+
+
+_MISSING = object()
+
+
+def _yaml(value) -> str:
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value)  # JSON scalars and lists are YAML
