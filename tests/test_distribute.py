@@ -236,7 +236,7 @@ class _FakeTPUStrategy:  # resolve_precision only looks at the strategy's type n
 def test_auto_precision_follows_the_hardware(amx, gpu, strategy, modality, expected, monkeypatch):
     from zoo import distribute
 
-    monkeypatch.setattr(distribute, "cpu_has_amx_bf16", lambda: amx)
+    monkeypatch.setattr(distribute, "cpu_has_bf16_matmul", lambda: amx)
     monkeypatch.setattr(distribute, "_gpu_capability", lambda: gpu)
     monkeypatch.setattr(distribute, "_devices", lambda kind: ["/gpu:0"] if gpu else ["/cpu:0"])
     assert distribute.resolve_precision("auto", strategy, modality) == expected
@@ -247,7 +247,44 @@ def test_auto_precision_follows_the_hardware(amx, gpu, strategy, modality, expec
 def test_auto_precision_is_reported_per_run(amx, expected, mock_tfds, workdir, monkeypatch):
     from zoo import distribute
 
-    monkeypatch.setattr(distribute, "cpu_has_amx_bf16", lambda: amx)
+    monkeypatch.setattr(distribute, "cpu_has_bf16_matmul", lambda: amx)
     zoo_json("train", "cnn", "-d", "mnist", "--smoke", "--data-dir", "tfds", "--run-name", "r")
     assert json.loads(Path("runs/r/config.json").read_text())["precision"] == "auto"
     assert json.loads(Path("runs/r/distribute.json").read_text())["precision"] == expected
+
+
+@pytest.mark.parametrize(
+    "flags,expected",
+    [
+        ("fpu avx512f avx512_bf16 avx512_vnni", True),  # AMD Zen 4 and later
+        ("fpu avx512f amx_bf16 amx_tile", True),  # Intel Sapphire Rapids and later
+        ("fpu avx2 avx512f avx512_vnni", False),
+        ("fpu avx512_bf16x", False),  # whole flags only
+    ],
+)
+def test_bf16_matmul_cpus_are_read_from_cpuinfo(flags, expected, tmp_path):
+    from zoo import distribute
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert distribute.cpu_has_bf16_matmul(str(cpuinfo)) is expected
+    assert distribute.cpu_has_bf16_matmul(str(tmp_path / "missing")) is False
+
+
+def test_a_resumed_run_keeps_the_precision_auto_picked_at_its_start(
+    mock_tfds, workdir, monkeypatch
+):
+    """Moved to (or upgraded onto) a bf16 CPU mid-run, a resume does not switch precision:
+    it would no longer see what an uninterrupted run sees."""
+    from zoo import distribute
+
+    monkeypatch.setattr(distribute, "cpu_has_bf16_matmul", lambda: False)
+    args = ("train", "cnn", "-d", "mnist", "--smoke", "--data-dir", "tfds", "--run-name", "r")
+    zoo_json(*args, "--epochs", "2")
+    history = Path("runs/r/history.csv")
+    history.write_text("\n".join(history.read_text().splitlines()[:2]) + "\n")  # 1 epoch done
+    record = json.loads(Path("runs/r/run.json").read_text())
+    Path("runs/r/run.json").write_text(json.dumps({**record, "status": "interrupted"}))
+    monkeypatch.setattr(distribute, "cpu_has_bf16_matmul", lambda: True)
+    zoo_json("resume", "runs/r")
+    assert json.loads(Path("runs/r/distribute.json").read_text())["precision"] == "float32"

@@ -208,15 +208,17 @@ def resolve_xla(mode: str, strategy) -> bool:
     return bool(_devices("GPU")) and strategy.num_replicas_in_sync == 1
 
 
-def cpu_has_amx_bf16() -> bool:
-    """True on x86 CPUs with AMX-BF16 (Sapphire Rapids and later), where oneDNN runs bfloat16
-    matmuls and convolutions several times faster than float32."""
+def cpu_has_bf16_matmul(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """True on x86 CPUs with bfloat16 matrix instructions, AMX-BF16 (Intel Sapphire Rapids and
+    later) or AVX512-BF16 (AMD Zen 4 and later), where oneDNN runs bfloat16 matmuls and
+    convolutions faster than float32 (AMX several times; AVX512-BF16 about 1.9x in `zoo
+    benchmark`'s matmul probe on an AMD EPYC, the tutorial cnn's steps 1.38x)."""
     try:
-        with open("/proc/cpuinfo") as f:
+        with open(cpuinfo) as f:
             flags = next((line for line in f if line.startswith("flags")), "")
     except OSError:
         return False
-    return "amx_bf16" in flags.split()
+    return bool({"amx_bf16", "avx512_bf16"} & set(flags.split()))
 
 
 def _gpu_capability() -> tuple[int, int] | None:
@@ -233,9 +235,10 @@ def _gpu_capability() -> tuple[int, int] | None:
 def resolve_precision(mode: str, strategy, modality: str) -> str:
     """The Keras dtype policy for ``--precision MODE``. ``auto`` picks what the hardware runs
     natively: mixed_bfloat16 on TPUs and on GPUs of compute capability 8.0 and up (A100, H100),
-    mixed_float16 on 7.x (V100, T4), and on CPUs with AMX-BF16 mixed_bfloat16 for image models
-    (the tutorial cnn trains about 1.5x faster there at the same accuracy, README) while text
-    models stay float32 (bert_tiny gains nothing there: 80 vs 82 examples/s); float32 elsewhere."""
+    mixed_float16 on 7.x (V100, T4), and on CPUs with AMX-BF16 or AVX512-BF16 mixed_bfloat16 for
+    image models (the tutorial cnn trains 1.4-1.5x faster there at the same accuracy, README)
+    while text models stay float32 (bert_tiny gains nothing with AMX: 80 vs 82 examples/s);
+    float32 elsewhere."""
     if mode != "auto":
         return mode
     if "TPU" in type(strategy).__name__:
@@ -245,7 +248,7 @@ def resolve_precision(mode: str, strategy, modality: str) -> str:
         if capability >= (8, 0):
             return "mixed_bfloat16"
         return "mixed_float16" if capability >= (7, 0) else "float32"
-    if modality == "image" and cpu_has_amx_bf16():
+    if modality == "image" and cpu_has_bf16_matmul():
         return "mixed_bfloat16"
     return "float32"
 

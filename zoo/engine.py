@@ -14,6 +14,7 @@ any moment after the last epoch makes the rerun evaluate and save, not retrain.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import time
@@ -141,8 +142,13 @@ def train(
 
 
 def _phases(task, spec, config, run, state, fitting, tpu, download, console) -> dict[str, Any]:
-    # --- Hardware ---------------------------------------------------------------------------------
-    hw = setup(config.runtime, spec.modality, tpu)
+    # --- Hardware: a resumed run keeps the precision `auto` picked at its start -------------------
+    runtime = config.runtime
+    if state != "new" and runtime.precision == "auto" and run.file(runs.DISTRIBUTE).exists():
+        before = runs.read_json(run.file(runs.DISTRIBUTE), dict).get("precision")
+        if before in cfg_lib.PRECISIONS:
+            runtime = dataclasses.replace(runtime, precision=before)
+    hw = setup(runtime, spec.modality, tpu)
     for line in hw.report.lines():
         console.print(line)
 
