@@ -239,9 +239,9 @@ def test_train_bert_from_preset_export_serve_and_share(tmp_path, mock_tfds, work
     backbone = keras_hub.models.BertBackbone.from_preset(shared["preset"])
     tokenizer = keras_hub.models.BertTokenizer.from_preset(shared["preset"])
     from zoo.runs import open_run
-    from zoo.targets import load_keras_model
+    from zoo.targets import as_float32, load_keras_model
 
-    model = load_keras_model(open_run(run))
+    model = as_float32(load_keras_model(open_run(run)))  # bf16-trained on bf16 CPUs
     from zoo import preprocess
 
     encoder = preprocess.load_text_encoder(run / "preprocessor")
@@ -292,9 +292,9 @@ def test_train_vit_from_preset_export_serve_and_share(tmp_path, mock_tfds, workd
     backbone = keras_hub.models.ViTBackbone.from_preset(shared["preset"])
     converter = keras_hub.layers.ImageConverter.from_preset(shared["preset"])
     from zoo.runs import open_run
-    from zoo.targets import load_keras_model
+    from zoo.targets import as_float32, load_keras_model
 
-    model = load_keras_model(open_run(run))
+    model = as_float32(load_keras_model(open_run(run)))  # bf16-trained on bf16 CPUs
     raw = np.stack([tiny_image(16, 16, 3, seed=s) for s in range(2)]).astype("float32")
     ours = hub.backbone_outputs(model, "vit")(raw / 255.0)["sequence_output"]
     np.testing.assert_allclose(ours, backbone(converter(raw)), atol=TOL, rtol=0)

@@ -90,7 +90,7 @@ def export_preset(run, out_dir: Path) -> dict[str, Any]:
     import numpy as np
 
     from zoo import registry, runs
-    from zoo.targets import load_keras_model
+    from zoo.targets import as_float32, load_keras_model
 
     if out_dir.exists():
         raise ZooError(f"{out_dir} exists; pick another --name or --output (nothing overwritten)")
@@ -102,7 +102,7 @@ def export_preset(run, out_dir: Path) -> dict[str, Any]:
             f"--format keras-hub exports BERT and ViT runs; {run.path} holds a {spec.name} "
             f"({spec.family}) model"
         )
-    model = load_keras_model(run)
+    model = as_float32(load_keras_model(run))  # a preset computes in float32, as KerasHub loads it
     arch = registry.model_config(spec.name, config.get("model_config") or {})
     to_hub = _bert_to_hub if spec.family == "bert" else _vit_to_hub
     backbone, preprocessor, inputs, feed, notes = to_hub(keras_hub, run, model, arch)
