@@ -41,7 +41,7 @@ def main() -> None:
         "--precision",
         default="auto",
         help="zoo side only (default: the zoo's own default, auto: mixed_bfloat16 on CPUs with "
-        "AMX-BF16, else float32); the seed and hand-tuned loops stay float32 as written",
+        "AMX- or AVX512-BF16, else float32); the seed and hand-tuned loops stay float32 as written",
     )
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
