@@ -44,11 +44,21 @@ def test_command_reproduces_the_run_after_its_recipe_changed(mock_tfds, workdir,
     included, also once the family's recipe has moved on."""
     flags = ["--lr", "0.005", "--label-smoothing", "0.2", "--set", "model.dropout=0.1"]
     train_smoke("mlp", "mnist", "a", "--seed", "3", *flags)
-    monkeypatch.setitem(registry.get_spec("mlp").recipe, "epochs", 7)  # the recipe moves on
-    (row,) = csv.DictReader(io.StringIO(zoo("runs", "--format", "csv").output))
-    command = shlex.split(row["command"])
+    train_smoke("mlp", "mnist", "b")
+    recipe = registry.get_spec("mlp").recipe  # the recipe moves on:
+    monkeypatch.setitem(recipe, "epochs", 7)
+    monkeypatch.setitem(recipe, "model_config", {"dropout": 0.3})  # a key run b lacks
+    a, b = csv.DictReader(io.StringIO(zoo("runs", "--format", "csv").output))
+    command = shlex.split(a["command"])
     assert command[:5] == ["zoo", "train", "mlp", "-d", "mnist"] and "--run-name" not in command
     assert {"--epochs", "--smoke", "--seed", "--lr", "model.dropout=0.1"} <= set(command)
-    again = zoo(*command[1:], "--data-dir", "tfds", "--print-config").output
-    made = json.loads((workdir / "runs/a/config.json").read_text())
-    assert json.loads(again) == made
+    assert "model.dropout=0.0" in shlex.split(b["command"])
+    for row in (a, b):
+        again = zoo(*shlex.split(row["command"])[1:], "--data-dir", "tfds", "--print-config")
+        made = json.loads((workdir / "runs" / row["run"] / "config.json").read_text())
+        assert _architecture(json.loads(again.output)) == _architecture(made)
+
+
+def _architecture(config: dict) -> dict:
+    """The config with its architecture overrides applied ({} and the defaults are the same)."""
+    return {**config, "model_config": registry.model_config("mlp", config["model_config"])}

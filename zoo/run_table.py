@@ -217,16 +217,21 @@ def reproduce_command(config: dict[str, Any]) -> str | None:
     model, dataset = config.get("model"), config.get("dataset")
     try:
         base = cfg_lib.to_dict(recipes.resolve(model, dataset))
-    except (ZooError, TypeError):
+        return shlex.join(["zoo", "train", model, "-d", dataset, *_differences(config, base)])
+    except (ZooError, TypeError, AttributeError):  # gone from the registry, or a foreign config
         return None
-    args = ["zoo", "train", model, "-d", dataset]
+
+
+def _differences(config: dict[str, Any], base: dict[str, Any]) -> list[str]:
+    model, args = config["model"], []
     for key, value in config.items():
         if key in NOT_REPRODUCED or key not in base or value == base[key]:
             continue
-        if key in NOT_FLAGS:
+        if key in NOT_FLAGS:  # compared in full, so a key the recipe set and the run lacks counts
+            ours, theirs = _effective(key, model, value), _effective(key, model, base[key])
             prefix = "model" if key == "model_config" else key
-            for sub, v in value.items():
-                if base[key].get(sub, _MISSING) != v:
+            for sub, v in ours.items():
+                if theirs.get(sub) != v:
                     args += ["--set", f"{prefix}.{sub}={_yaml(v)}"]
         elif isinstance(value, bool):
             args.append(f"--{'' if value else 'no-'}{key}")
@@ -234,10 +239,19 @@ def reproduce_command(config: dict[str, Any]) -> str | None:
             args += ["--set", f"{key}=null"]
         else:
             args += [FLAGS.get(key, "--" + key.replace("_", "-")), str(value)]
-    return shlex.join(args)
+    return args
 
 
-_MISSING = object()
+def _effective(key: str, model: str, values: dict) -> dict[str, Any]:
+    """The whole architecture (or audio front-end) config that ``values`` override."""
+    from zoo import config as cfg_lib
+    from zoo import registry
+    from zoo.models.audio import frontend_config
+
+    full = (
+        registry.model_config(model, values) if key == "model_config" else frontend_config(values)
+    )
+    return cfg_lib.to_dict(full)
 
 
 def _yaml(value) -> str:
