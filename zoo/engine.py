@@ -142,13 +142,8 @@ def train(
 
 
 def _phases(task, spec, config, run, state, fitting, tpu, download, console) -> dict[str, Any]:
-    # --- Hardware: a resumed run keeps the precision `auto` picked at its start -------------------
-    runtime = config.runtime
-    if state != "new" and runtime.precision == "auto" and run.file(runs.DISTRIBUTE).exists():
-        before = runs.read_json(run.file(runs.DISTRIBUTE), dict).get("precision")
-        if before in cfg_lib.PRECISIONS:
-            runtime = dataclasses.replace(runtime, precision=before)
-    hw = setup(runtime, spec.modality, tpu)
+    # --- Hardware ---------------------------------------------------------------------------------
+    hw = setup(_runtime(config, run, state), spec.modality, tpu)
     for line in hw.report.lines():
         console.print(line)
 
@@ -307,6 +302,18 @@ def finish(task, model, data, config, run, console) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # The run's records and how it ended
 # ---------------------------------------------------------------------------------------------
+
+
+def _runtime(config, run, state: str) -> RuntimeConfig:
+    """The run's runtime settings; a resumed run keeps the precision `auto` picked at its start
+    (distribute.json), so it computes as an uninterrupted run would."""
+    runtime = config.runtime
+    if state == "new" or runtime.precision != "auto" or not run.file(runs.DISTRIBUTE).exists():
+        return runtime
+    before = runs.read_json(run.file(runs.DISTRIBUTE), dict).get("precision")
+    return (
+        dataclasses.replace(runtime, precision=before) if before in cfg_lib.PRECISIONS else runtime
+    )
 
 
 def _start(run, task, config, data, report, resumed: bool) -> None:
