@@ -122,6 +122,23 @@ def test_model_index_matches_the_registry():
         assert index_row(spec) == VARIANTS[spec.name], spec.name
 
 
+def test_recurrent_loops_are_counted_in_the_flops():
+    """The profiler does not look inside a recurrent loop; the kernels' matmuls (2 per
+    multiply-add) and bias adds are counted at each of the 256 steps, both ways for bilstm."""
+    from zoo.data import reference_info
+    from zoo.model_info import flops, recurrent_flops
+
+    info = reference_info("text")  # 256 tokens, Embedding 128 -> 64 units
+    lstm = registry.create_model("lstm", info)
+    per_step = 2 * (128 * 4 * 64 + 64 * 4 * 64) + 4 * 64
+    assert recurrent_flops(lstm) == 256 * per_step
+    assert flops(lstm, info.input_shape, "int32") > 256 * per_step
+    gru = registry.create_model("gru", info)  # reset_after: an input and a recurrent bias
+    assert recurrent_flops(gru) == 256 * (2 * (128 * 3 * 64 + 64 * 3 * 64) + 2 * 3 * 64)
+    assert recurrent_flops(registry.create_model("bilstm", info)) == 2 * 256 * per_step
+    assert recurrent_flops(registry.create_model("transformer", info)) == 0
+
+
 def test_family_name_resolves_to_default_variant():
     assert registry.get_spec("resnet").name == "resnet20"
     assert registry.get_spec("cnn").name == "cnn"

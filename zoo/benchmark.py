@@ -141,8 +141,8 @@ def run(
 def hardware_efficiency(model, info, train_examples_per_s: float, precision: str) -> dict:
     """Training FLOP/s (3x the forward FLOPs per example, the usual estimate of forward plus
     backward, times examples/s) and its share of this machine's matmul peak in the precision's
-    compute dtype, measured by a probe in the same process. FLOPs come from TensorFlow's profiler,
-    which does not look inside recurrent loops: RNN figures are lower bounds."""
+    compute dtype, measured by a probe in the same process. FLOPs are ``model_info.flops``: the
+    profiler's count plus the recurrent loops it does not look into."""
     from zoo.model_info import flops
 
     dtype = "int32" if info.modality == "text" else "float32"
