@@ -3,6 +3,10 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One test process per core (pytest -n auto): one op thread each, inherited by the zoo
+    # processes the tests start, instead of every process spinning threads on every core.
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.pop("TFDS_DATA_DIR", None)  # tests pass their own data dirs
 os.environ.pop("ZOO_RUNS_DIR", None)
 
