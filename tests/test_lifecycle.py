@@ -147,8 +147,8 @@ def _failing_save(at_epoch: int, action):
 
     original = checkpoints.save
 
-    def save(model, folder, epochs_done):
-        original(model, folder, epochs_done)
+    def save(model, folder, epochs_done, *args):
+        original(model, folder, epochs_done, *args)
         if epochs_done == at_epoch:
             action(folder)
 
@@ -175,10 +175,17 @@ def test_full_disk_then_damaged_checkpoints(mock_tfds, workdir):
     ckpt = run_dir / "checkpoints"
     newest = ckpt / "epoch-0002.weights.h5"
     newest.write_bytes(newest.read_bytes()[:100])  # truncated
+    state = json.loads((ckpt / "state.json").read_text())
+    times = state["elapsed_s"]  # the training time up to each kept state
+    assert 0 < times["epoch-0001.weights.h5"] < times["epoch-0002.weights.h5"]
+    times["epoch-0001.weights.h5"] = 5000.0  # as if epoch 1 had taken that long
+    (ckpt / "state.json").write_text(json.dumps(state))
     made_by = _record(run_dir)["command"]
     with mock.patch.object(sys, "argv", ["zoo", "resume", "runs/d"]):
         result = zoo("resume", "runs/d")
     assert "resuming at epoch 2" in result.output  # fell back to epoch 1's state
+    wall = json.loads((run_dir / "metrics.json").read_text())["wall_time_s"]
+    assert 5000 < wall < 5600, "the wall time goes on from the restored state's, not from 0"
     assert _epochs(run_dir) == [0, 1, 2] and _record(run_dir)["status"] == "finished"
     record = _record(run_dir)  # the command that made the run stays, the resume is added
     assert record["command"] == made_by and record["resumed_with"] == [["zoo", "resume", "runs/d"]]

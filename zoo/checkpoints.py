@@ -23,13 +23,17 @@ STATE = "state.json"
 LEGACY = Path("backup")  # Keras BackupAndRestore's folder in earlier run directories
 
 
-def save(model, folder: Path, epochs_done: int) -> None:
-    """Save after epoch ``epochs_done`` (1-based) and keep the previous state as a fallback."""
+def save(model, folder: Path, epochs_done: int, elapsed_s: float | None = None) -> None:
+    """Save after epoch ``epochs_done`` (1-based) and keep the previous state as a fallback.
+    ``elapsed_s``: the run's training time so far, summed over the processes that trained it."""
     folder.mkdir(parents=True, exist_ok=True)
     name = f"epoch-{epochs_done:04d}.weights.h5"
     runs.write_atomic(folder / name, lambda tmp: model.save_weights(str(tmp)))
     keep = [name, *[f for _, f in _listed(folder) if f != name][:1]]
-    runs.write_json(folder / STATE, {"epoch": epochs_done, "file": name, "previous": keep[1:]})
+    times = {**_state(folder).get("elapsed_s", {}), name: elapsed_s}
+    state = {"epoch": epochs_done, "file": name, "previous": keep[1:]}
+    state["elapsed_s"] = {f: times[f] for f in keep if times.get(f) is not None}
+    runs.write_json(folder / STATE, state)
     for old in folder.glob("epoch-*.weights.h5"):
         if old.name not in keep:
             with contextlib.suppress(OSError):
@@ -53,6 +57,25 @@ def _legacy(folder: Path) -> list[tuple[int, str]]:
     except (OSError, ValueError, KeyError, TypeError):
         return []
     return [(epoch, str(LEGACY / "latest.weights.h5"))]
+
+
+def _state(folder: Path) -> dict:
+    try:
+        state = json.loads((folder / STATE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def elapsed(folder: Path, epochs_done: int | None = None) -> float:
+    """Training time (s) the processes before this one spent up to the state of ``epochs_done``
+    (default: the newest); 0 where it was not recorded (states of earlier versions)."""
+    state = _state(folder)
+    epochs_done = state.get("epoch") if epochs_done is None else epochs_done
+    if not isinstance(epochs_done, int):
+        return 0.0
+    value = state.get("elapsed_s", {}).get(f"epoch-{epochs_done:04d}.weights.h5")
+    return float(value) if isinstance(value, (int, float)) and value >= 0 else 0.0
 
 
 def exists(folder: Path) -> bool:

@@ -163,6 +163,8 @@ def _phases(task, spec, config, run, state, fitting, tpu, download, console) -> 
     else:
         with hw.strategy.scope():
             first = checkpoints.restore(model, run.checkpoints)
+        # the run's clock goes on from the restored state: wall time sums the processes' time
+        run.started -= checkpoints.elapsed(run.checkpoints, first)
     if run.chief:
         _start(run, task, config, data, hw.report, resumed=state != "new")
     how = {"new": "new", "resume": f"resuming at epoch {first + 1}", "finish": "finishing"}[state]
@@ -291,7 +293,7 @@ def finish(task, model, data, config, run, console) -> dict[str, Any]:
     targets.check_finite(model, f"run {run.name}")  # never saved as finished with NaN weights
     runs.write_atomic(run.file(runs.MODEL), lambda tmp: model.save(str(tmp)))
     summary.update(task.evaluate(run, model, data, config))
-    summary["wall_time_s"] = round(time.time() - run.started, 1)  # this process: start to save
+    summary["wall_time_s"] = round(time.time() - run.started, 1)  # start to save, over resumes
     runs.write_json(run.file(runs.METRICS), summary)
     summary["plots"] = task.plots(run, data, summary, console)
     run.mark("finished", finished=runs.now())

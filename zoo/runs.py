@@ -228,7 +228,7 @@ class Run:
     work: Path | None = None
     lock: RunLock | None = field(default=None, repr=False)
     active: bool = False  # this process started (or resumed) training in it
-    started: float = 0.0  # time.time() when this process opened it for training
+    started: float = 0.0  # time.time() at this process's start, less earlier processes' time
 
     def __post_init__(self):
         self.path = Path(self.path)
