@@ -157,8 +157,8 @@ def _rnn_flops(layer, input_shape) -> int:
 
     cell = layer.cell
     steps = input_shape[1]
-    if steps is None:
-        raise ValueError(f"{layer.name} has no fixed number of time steps to count FLOPs over")
+    if steps is None:  # no fixed number of steps: not counted, like the profiler's unknown shapes
+        return 0
     weights = math.prod(cell.kernel.shape) + math.prod(cell.recurrent_kernel.shape)
     bias = math.prod(cell.bias.shape) if cell.use_bias else 0
     return int(steps) * (2 * weights + bias)
