@@ -6,8 +6,6 @@ disk always means everything of that epoch was written."""
 from __future__ import annotations
 
 import math
-import time
-from pathlib import Path
 
 import keras
 
@@ -63,13 +61,12 @@ class Guard(keras.callbacks.Callback):
 class SaveState(keras.callbacks.Callback):
     """The resume state after every epoch (``zoo.checkpoints``)."""
 
-    def __init__(self, folder: Path, stop: StopRequest, run=None):
+    def __init__(self, run, stop: StopRequest):
         super().__init__()
-        self.folder, self.stop, self.run = folder, stop, run
+        self.run, self.stop = run, stop
 
     def on_epoch_end(self, epoch, logs=None):
-        elapsed = time.time() - self.run.started if self.run and self.run.started else None
-        checkpoints.save(self.model, self.folder, epoch + 1, elapsed)
+        checkpoints.save(self.model, self.run.checkpoints, epoch + 1, self.run.elapsed())
         self.stop.check()  # a signal that arrived during the epoch-end writes
 
 
@@ -94,4 +91,4 @@ def standard(run, stop: StopRequest, monitor: str, early_stopping: int, extra=()
     ]
     if early_stopping:
         cbs.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=early_stopping))
-    return [*cbs, *extra, SaveState(ckpt, stop, run)]
+    return [*cbs, *extra, SaveState(run, stop)]

@@ -27,7 +27,7 @@ def save(model, folder: Path, epochs_done: int, elapsed_s: float | None = None) 
     """Save after epoch ``epochs_done`` (1-based) and keep the previous state as a fallback.
     ``elapsed_s``: the run's training time so far, summed over the processes that trained it."""
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"epoch-{epochs_done:04d}.weights.h5"
+    name = _file(epochs_done)
     runs.write_atomic(folder / name, lambda tmp: model.save_weights(str(tmp)))
     keep = [name, *[f for _, f in _listed(folder) if f != name][:1]]
     times = {**_state(folder).get("elapsed_s", {}), name: elapsed_s}
@@ -38,6 +38,10 @@ def save(model, folder: Path, epochs_done: int, elapsed_s: float | None = None) 
         if old.name not in keep:
             with contextlib.suppress(OSError):
                 old.unlink()
+
+
+def _file(epochs_done: int) -> str:
+    return f"epoch-{epochs_done:04d}.weights.h5"
 
 
 def _listed(folder: Path) -> list[tuple[int, str]]:
@@ -74,7 +78,7 @@ def elapsed(folder: Path, epochs_done: int | None = None) -> float:
     epochs_done = state.get("epoch") if epochs_done is None else epochs_done
     if not isinstance(epochs_done, int):
         return 0.0
-    value = state.get("elapsed_s", {}).get(f"epoch-{epochs_done:04d}.weights.h5")
+    value = state.get("elapsed_s", {}).get(_file(epochs_done))
     return float(value) if isinstance(value, (int, float)) and value >= 0 else 0.0
 
 

@@ -282,7 +282,7 @@ def finish(task, model, data, config, run, console) -> dict[str, Any]:
         "parameters": int(model.count_params()),
     }
     if not run.chief:
-        return {**summary, "wall_time_s": round(time.time() - run.started, 1)}
+        return {**summary, "wall_time_s": round(run.elapsed(), 1)}
     if not run.exists():
         raise ZooError(f"run directory {run.path} was removed; nothing was saved: start again")
     from zoo import targets
@@ -293,7 +293,7 @@ def finish(task, model, data, config, run, console) -> dict[str, Any]:
     targets.check_finite(model, f"run {run.name}")  # never saved as finished with NaN weights
     runs.write_atomic(run.file(runs.MODEL), lambda tmp: model.save(str(tmp)))
     summary.update(task.evaluate(run, model, data, config))
-    summary["wall_time_s"] = round(time.time() - run.started, 1)  # start to save, over resumes
+    summary["wall_time_s"] = round(run.elapsed(), 1)  # start to save, over resumes
     runs.write_json(run.file(runs.METRICS), summary)
     summary["plots"] = task.plots(run, data, summary, console)
     run.mark("finished", finished=runs.now())

@@ -238,6 +238,11 @@ class Run:
     def name(self) -> str:
         return self.path.name
 
+    def elapsed(self) -> float:
+        """Seconds of training so far: this process's, plus earlier processes' up to the state
+        it resumed from."""
+        return time.time() - self.started
+
     @property
     def chief(self) -> bool:
         return self.work == self.path
