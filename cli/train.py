@@ -14,6 +14,7 @@ from cli._common import (
 )
 from zoo.config import (
     AUGMENTATIONS,
+    KEEP,
     OPTIMIZERS,
     PRECISIONS,
     SCHEDULES,
@@ -63,6 +64,12 @@ run_options = _compose(
     click.option("--max-tokens", type=int, default=None, help="Text: vocabulary size."),
     click.option("--sequence-length", type=int, default=None, help="Text: tokens per example."),
     click.option("--seed", type=int, default=None, help="Seeds weights, shuffling, augmentation."),
+    click.option(
+        "--keep",
+        default=None,
+        help=f"{_choices(KEEP)}: the weights the run saves, tests and exports (best: the best "
+        "validation epoch; last: the final epoch, for schedules that anneal to 0).",
+    ),
     click.option(
         "--deterministic/--no-deterministic",
         default=None,
@@ -186,7 +193,8 @@ def train(
     """Train MODEL on a TFDS image, text or audio classification dataset.
 
     Writes runs/<run-name>/: config.json, dataset.json, checkpoints/, logs/ (TensorBoard),
-    history.csv, model.keras (best validation weights) and metrics.json (test split).
+    history.csv, model.keras (the best validation epoch's weights, or the last epoch's with
+    --keep last) and metrics.json (test split).
     Settings resolve as: defaults < the model's recipe < --config < --set < flags.
 
     \b

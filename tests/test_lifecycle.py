@@ -322,3 +322,38 @@ def test_legacy_run_directory_resumes_and_evaluates(mock_tfds, workdir):
     assert "resuming at epoch 3" in result.output
     assert not (ckpt / "backup").exists()
     assert zoo_json("eval", "runs/old", "--smoke")["examples"] > 0
+
+
+@pytest.mark.parametrize("keep", ["best", "last"])
+def test_the_run_keeps_the_best_or_the_last_weights(keep, mock_tfds, workdir):
+    """--keep last: model.keras (tested, exported) holds the final epoch's weights and no best
+    checkpoint is written; --keep best: the best validation epoch's checkpoint."""
+    import keras
+
+    from zoo import api, engine
+    from zoo.tasks import get_task
+
+    best_file = workdir / "runs/k/checkpoints/best.weights.h5"
+
+    class Watch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):  # a last epoch at a rate that spoils it
+            self.model.optimizer.learning_rate.assign(1e3 if epoch == 2 else 1e-3)
+
+        def on_train_end(self, logs=None):
+            self.final = self.model.get_weights()
+            self.best = None
+            if best_file.exists():
+                clone = keras.models.clone_model(self.model)
+                clone.load_weights(str(best_file))
+                self.best = clone.get_weights()
+
+    flags = {"smoke": True, "epochs": 3, "keep": keep, "data_dir": "tfds", "schedule": "constant"}
+    config = api.resolve_train_config("mlp", "mnist", flags=flags)
+    watch = Watch()
+    summary = engine.train(get_task("classify"), config, "k", extra_callbacks=(watch,))
+    kept = keras.saving.load_model(workdir / "runs/k/model.keras").get_weights()
+    expected = watch.final if keep == "last" else watch.best
+    assert summary["weights"] == keep and (watch.best is None) == (keep == "last")
+    assert all(np.array_equal(a, b) for a, b in zip(kept, expected, strict=True))
+    if keep == "best":  # here the spoiled last epoch is not the best one
+        assert not all(np.array_equal(a, b) for a, b in zip(kept, watch.final))

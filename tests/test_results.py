@@ -45,17 +45,24 @@ def test_command_reproduces_the_run_after_its_recipe_changed(mock_tfds, workdir,
     flags = ["--lr", "0.005", "--label-smoothing", "0.2", "--set", "model.dropout=0.1"]
     train_smoke("mlp", "mnist", "a", "--seed", "3", *flags)
     train_smoke("mlp", "mnist", "b")
+    b_config = workdir / "runs/b/config.json"  # b was made by a zoo before "keep" existed
+    b_config.write_text(
+        json.dumps({k: v for k, v in json.loads(b_config.read_text()).items() if k != "keep"})
+    )
     recipe = registry.get_spec("mlp").recipe  # the recipe moves on:
     monkeypatch.setitem(recipe, "epochs", 7)
     monkeypatch.setitem(recipe, "model_config", {"dropout": 0.3})  # a key run b lacks
+    monkeypatch.setitem(recipe, "keep", "last")  # a key b's zoo did not write: b kept "best"
     a, b = csv.DictReader(io.StringIO(zoo("runs", "--format", "csv").output))
     command = shlex.split(a["command"])
     assert command[:5] == ["zoo", "train", "mlp", "-d", "mnist"] and "--run-name" not in command
     assert {"--epochs", "--smoke", "--seed", "--lr", "model.dropout=0.1"} <= set(command)
     assert "model.dropout=0.0" in shlex.split(b["command"])
+    assert "--keep best" in b["command"] and "--keep best" in a["command"]
     for row in (a, b):
         again = zoo(*shlex.split(row["command"])[1:], "--data-dir", "tfds", "--print-config")
         made = json.loads((workdir / "runs" / row["run"] / "config.json").read_text())
+        made = {"keep": "best", **made}
         assert _architecture(json.loads(again.output)) == _architecture(made)
 
 

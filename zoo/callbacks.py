@@ -70,25 +70,28 @@ class SaveState(keras.callbacks.Callback):
         self.stop.check()  # a signal that arrived during the epoch-end writes
 
 
-def standard(run, stop: StopRequest, monitor: str, early_stopping: int, extra=()) -> list:
-    """Guard, best checkpoint, history, TensorBoard, early stopping, ``extra``, resume state."""
+def standard(run, stop: StopRequest, monitor: str, optimization, extra=()) -> list:
+    """Guard, best checkpoint (unless the run keeps its last weights), history, TensorBoard,
+    early stopping, ``extra``, resume state."""
     work = run.work
     ckpt = run.checkpoints
     ckpt.mkdir(parents=True, exist_ok=True)
-    best = keras.callbacks.ModelCheckpoint(
-        str(ckpt / "best.weights.h5"),
-        monitor=monitor,
-        mode="max",
-        save_best_only=True,
-        save_weights_only=True,
-    )
-    best.best = runs.best_so_far(work / "history.csv", monitor)
-    cbs = [
-        Guard(run, stop),
-        best,
+    cbs = [Guard(run, stop)]
+    if optimization.keep == "best":
+        best = keras.callbacks.ModelCheckpoint(
+            str(ckpt / checkpoints.BEST),
+            monitor=monitor,
+            mode="max",
+            save_best_only=True,
+            save_weights_only=True,
+        )
+        best.best = runs.best_so_far(work / "history.csv", monitor)
+        cbs.append(best)
+    cbs += [
         keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False, profile_batch=0),
     ]
-    if early_stopping:
-        cbs.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=early_stopping))
+    if optimization.early_stopping:
+        patience = optimization.early_stopping
+        cbs.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience))
     return [*cbs, *extra, SaveState(run, stop)]

@@ -20,6 +20,7 @@ from zoo import runs
 from zoo.errors import ZooError
 
 STATE = "state.json"
+BEST = "best.weights.h5"  # the best validation epoch's weights, in runs that keep the best
 LEGACY = Path("backup")  # Keras BackupAndRestore's folder in earlier run directories
 
 

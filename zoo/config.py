@@ -24,6 +24,7 @@ AUGMENTATIONS = ("none", "flip", "crop", "flip_crop", "shift")  # shift: audio
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 XLA_MODES = ("auto", "on", "off")
+KEEP = ("best", "last")
 STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none")
 
 
@@ -54,6 +55,7 @@ class TrainConfig:
     seed: int = 0  # seeds weights, shuffling and augmentation
     deterministic: bool = False  # op determinism too: identical metrics run to run, slower
     early_stopping: int = 0  # patience in epochs on validation loss; 0 turns it off
+    keep: str = "best"  # the weights a run saves, tests and exports: best (validation) | last
     smoke: bool = False  # tiny splits and 1 epoch: checks the whole path in seconds
     strategy: str = "auto"  # one of STRATEGIES
     precision: str = "auto"  # one of PRECISIONS; auto: what the hardware runs natively
@@ -71,6 +73,7 @@ class TrainConfig:
         _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("xla", self.xla, XLA_MODES)
         _check_choice("standardize", self.standardize, STANDARDIZE)
+        _check_choice("keep", self.keep, KEEP)
         for name, bounds in RANGES.items():
             check_range(name, getattr(self, name), *bounds)
         if self.train_split is not None and not self.train_split.strip():
@@ -184,6 +187,7 @@ class OptimizationConfig:
     warmup_epochs: float
     label_smoothing: float
     early_stopping: int
+    keep: str
 
 
 @dataclass(frozen=True)

@@ -257,7 +257,7 @@ def fit(task, model, data, config, hw, run, first: int, steps: int, fitting, con
         _patch_multi_worker_build(model, hw.strategy, val_ds)
     progress = RichProgress(console, config.epochs, steps)
     stop, extra = fitting
-    cbs = callbacks.standard(run, stop, task.monitor, config.early_stopping, [progress, *extra])
+    cbs = callbacks.standard(run, stop, task.monitor, config.optimization, [progress, *extra])
     model.fit(
         train_ds,
         validation_data=val_ds,
@@ -270,7 +270,7 @@ def fit(task, model, data, config, hw, run, first: int, steps: int, fitting, con
 
 
 def finish(task, model, data, config, run, console) -> dict[str, Any]:
-    """Best weights -> finite check -> model.keras -> the task's evaluation -> metrics.json ->
+    """Best weights (or the last, as the config keeps) -> finite check -> model.keras -> the task's evaluation -> metrics.json ->
     plots -> finished -> resume states removed. Only the chief writes; each step is atomic and
     the sequence starts over if killed, so a rerun never retrains a trained run."""
     summary = {
@@ -287,9 +287,10 @@ def finish(task, model, data, config, run, console) -> dict[str, Any]:
         raise ZooError(f"run directory {run.path} was removed; nothing was saved: start again")
     from zoo import targets
 
-    best = run.checkpoints / "best.weights.h5"
-    if best.exists():
+    best = run.checkpoints / checkpoints.BEST
+    if config.keep == "best" and best.exists():
         model.load_weights(str(best))
+    summary["weights"] = config.keep
     targets.check_finite(model, f"run {run.name}")  # never saved as finished with NaN weights
     runs.write_atomic(run.file(runs.MODEL), lambda tmp: model.save(str(tmp)))
     summary.update(task.evaluate(run, model, data, config))

@@ -215,6 +215,8 @@ def reproduce_command(config: dict[str, Any]) -> str | None:
     from zoo import recipes
 
     model, dataset = config.get("model"), config.get("dataset")
+    # A key an older zoo did not write ran at its default (e.g. keep: best).
+    config = {**cfg_lib.to_dict(cfg_lib.TrainConfig()), **config}
     try:
         base = cfg_lib.to_dict(recipes.resolve(model, dataset))
         return shlex.join(["zoo", "train", model, "-d", dataset, *_differences(config, base)])
