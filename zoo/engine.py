@@ -270,9 +270,9 @@ def fit(task, model, data, config, hw, run, first: int, steps: int, fitting, con
 
 
 def finish(task, model, data, config, run, console) -> dict[str, Any]:
-    """Best weights (or the last, as the config keeps) -> finite check -> model.keras -> the task's evaluation -> metrics.json ->
-    plots -> finished -> resume states removed. Only the chief writes; each step is atomic and
-    the sequence starts over if killed, so a rerun never retrains a trained run."""
+    """The kept weights (best or last) -> finite check -> model.keras -> the task's evaluation ->
+    metrics.json -> plots -> finished -> resume states removed. Only the chief writes; each step
+    is atomic and the sequence starts over if killed, so a rerun never retrains a trained run."""
     summary = {
         "run_dir": str(run.path),
         "model": config.model,
