@@ -10,6 +10,7 @@ import math
 import keras
 
 from zoo import checkpoints, runs
+from zoo.config import OptimizationConfig
 from zoo.errors import ZooError
 from zoo.interrupts import Interrupted, StopRequest
 
@@ -70,7 +71,9 @@ class SaveState(keras.callbacks.Callback):
         self.stop.check()  # a signal that arrived during the epoch-end writes
 
 
-def standard(run, stop: StopRequest, monitor: str, optimization, extra=()) -> list:
+def standard(
+    run, stop: StopRequest, monitor: str, optimization: OptimizationConfig, extra=()
+) -> list:
     """Guard, best checkpoint (unless the run keeps its last weights), history, TensorBoard,
     early stopping, ``extra``, resume state."""
     work = run.work
