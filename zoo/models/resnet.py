@@ -70,13 +70,9 @@ def build_resnet(info, config: ResNetConfig) -> keras.Model:
 # warmup instead of step decays, label smoothing 0.1 and the last BN of each block zero-initialised
 # ("bag of tricks", He et al. 2019). Weight decay: Keras's is decoupled (w -= lr * wd * w each
 # step) while the papers' L2 goes through the momentum, which scales it by 1 / (1 - 0.9) = 10 at
-# steady state; 5e-3 here is the usual 5e-4 of those recipes. With Keras's 5e-4 the 30-epoch run
-# overfit (train 94.6%, test 88.44%); with 5e-3, 40 epochs underfit (train 92.5%, test 88.93%)
-# and 100 epochs on 45,000 images gave 90.37% (train 95.8%). The paper trains on all 50,000
-# images for 164 epochs: here 49,000 (1,000 held out) for 120, which gave 90.68% (train 96.2%).
-# The run keeps its last weights: picking the best epoch on 1,000 images is noise, and it picked
-# epoch 109 of 120 in the --lr 0.05 run (89.67%; train 96.1%, as at 0.1: the rate is not what
-# limits the fit).
+# steady state; 5e-3 here is the usual 5e-4 of those recipes. The run keeps its last weights:
+# picking the best epoch on 1,000 held-out images is noise. The runs behind these choices (and
+# what they still miss of the paper's 91.25%): docs/results-history.md, "The ResNet-20 recipe".
 RECIPE = dict(
     optimizer="sgd",
     learning_rate=0.1,
