@@ -3,7 +3,7 @@ each, read from the runs by `zoo runs --format csv`); the README's table is gene
 
     python scripts/results_table.py add runs/resnet20-cifar10-s0 --note "machine idle"
     python scripts/results_table.py remove cnn-cifar10-s0   # a superseded reference run
-    python scripts/results_table.py refresh    # reread every row from runs/ (notes kept)
+    python scripts/results_table.py refresh    # reread the rows whose runs are in runs/ (notes kept)
     python scripts/results_table.py readme     # rewrite the README's table from the CSV
     python scripts/results_table.py check      # exit 1 when README and CSV disagree (CI test)
 """
@@ -84,7 +84,12 @@ def main() -> None:
     if args.action == "add":
         add(args.runs, args.note)
     elif args.action == "refresh":
-        add([str(Path(args.runs_dir) / r["run"]) for r in read_rows()], None)
+        runs_dir = Path(args.runs_dir)
+        present = [r["run"] for r in read_rows() if (runs_dir / r["run"]).is_dir()]
+        for row in read_rows():
+            if row["run"] not in present:
+                print(f"{row['run']}: no run directory in {runs_dir}, row kept as it is")
+        add([str(runs_dir / name) for name in present], None)
     elif args.action == "remove":
         remove(args.runs)
     elif args.action == "readme":

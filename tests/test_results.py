@@ -69,3 +69,16 @@ def test_command_reproduces_the_run_after_its_recipe_changed(mock_tfds, workdir,
 def _architecture(config: dict) -> dict:
     """The config with its architecture overrides applied ({} and the defaults are the same)."""
     return {**config, "model_config": registry.model_config("mlp", config["model_config"])}
+
+
+def test_every_results_row_command_resolves_to_the_row():
+    """Each reference row's command, resolved against today's recipes, trains the row's model on
+    its dataset for its epochs: a recipe change that a row's command no longer states fails here."""
+    rows = list(csv.DictReader(io.StringIO((PROJECT / "results" / "results.csv").read_text())))
+    assert rows
+    for row in rows:
+        command = shlex.split(row["command"])
+        assert command[:2] == ["zoo", "train"], row["run"]
+        config = json.loads(zoo(*command[1:], "--print-config").output)
+        made = (config["model"], config["dataset"], config["epochs"])
+        assert made == (row["model"], row["dataset"], int(row["epochs"])), row["run"]
