@@ -84,12 +84,11 @@ def main() -> None:
     if args.action == "add":
         add(args.runs, args.note)
     elif args.action == "refresh":
-        runs_dir = Path(args.runs_dir)
-        present = [r["run"] for r in read_rows() if (runs_dir / r["run"]).is_dir()]
-        for row in read_rows():
-            if row["run"] not in present:
-                print(f"{row['run']}: no run directory in {runs_dir}, row kept as it is")
-        add([str(runs_dir / name) for name in present], None)
+        runs = [Path(args.runs_dir) / r["run"] for r in read_rows()]
+        for run in runs:
+            if not run.is_dir():
+                print(f"{run.name}: no run directory in {run.parent}, row kept as it is")
+        add([str(run) for run in runs if run.is_dir()], None)
     elif args.action == "remove":
         remove(args.runs)
     elif args.action == "readme":
