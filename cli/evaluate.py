@@ -20,9 +20,17 @@ from cli._common import ZooCommand, console, data_dir_option, emit_json, json_op
     default=None,
     help="Write confusion.png (and curves.png for a run) into this directory.",
 )
+@click.option(
+    "--tta",
+    type=click.Choice(["none", "flip"]),
+    default="none",
+    show_default=True,
+    help="Test-time augmentation: 'flip' averages each image's probabilities with its mirror's "
+    "(images only; papers report one view, the default).",
+)
 @data_dir_option
 @json_option
-def eval_command(target, dataset, split, batch_size, smoke, plot_dir, data_dir, as_json):
+def eval_command(target, dataset, split, batch_size, smoke, plot_dir, tta, data_dir, as_json):
     """Evaluate TARGET (a run directory or an exported SavedModel).
 
     Prints loss, accuracy, top-5 accuracy (more than 5 classes), per-class precision, recall
@@ -34,6 +42,7 @@ def eval_command(target, dataset, split, batch_size, smoke, plot_dir, data_dir, 
       zoo eval runs/cnn-fashion_mnist-20261126-101500
       zoo eval saved_models/cnn-fashion_mnist/1 --split test --json
       zoo eval saved_models/cnn-fashion_mnist/1 --plot plots/
+      zoo eval runs/resnet20-cifar10-20261201-101500 --tta flip
     """
     from rich.table import Table
 
@@ -42,13 +51,14 @@ def eval_command(target, dataset, split, batch_size, smoke, plot_dir, data_dir, 
 
     if batch_size < 1:
         raise ZooError(f"--batch-size must be at least 1, got {batch_size}")
-    report = api.evaluate(target, dataset, split, data_dir, batch_size, smoke, plot_dir)
+    report = api.evaluate(target, dataset, split, data_dir, batch_size, smoke, plot_dir, tta)
     if as_json:
         emit_json(report)
         return
     out = console(False)
+    views = ", with flips" if tta == "flip" else ""
     line = (
-        f"{report['kind']} {report['target']} on {report['dataset']} [{report['split']}], "
+        f"{report['kind']} {report['target']} on {report['dataset']} [{report['split']}{views}], "
         f"{report['examples']} examples: loss {report['loss']:.4f}  accuracy {report['accuracy']:.4f}"
     )
     if "top5_accuracy" in report:

@@ -74,6 +74,22 @@ def test_train_eval_export_serve_predict(dataset, shape, mock_tfds, workdir):
     eval_export = zoo_json("eval", str(export_dir))
     assert eval_export["examples"] == report["examples"]
     assert eval_export["accuracy"] == pytest.approx(report["accuracy"])
+    # Flip test-time augmentation works on raw images, so the run and its export agree on it too.
+    flipped = zoo_json("eval", str(run), "--tta", "flip")
+    assert (report["tta"], flipped["tta"]) == ("none", "flip")
+    assert flipped["examples"] == report["examples"]
+    flipped_export = zoo_json("eval", str(export_dir), "--tta", "flip")
+    assert flipped_export["loss"] == pytest.approx(flipped["loss"], rel=1e-3)
+
+
+def test_flip_tta_averages_each_image_with_its_left_right_mirror():
+    from zoo.evaluation import with_flips
+
+    images = tf.constant(np.arange(2 * 3 * 4).reshape(2, 3, 4, 1), tf.uint8)
+    # A "model" that reads the top-left and top-right pixels: a mirror swaps them.
+    corners = lambda x: np.stack([x[:, 0, 0, 0], x[:, 0, -1, 0]], axis=1).astype(np.float64)
+    np.testing.assert_array_equal(corners(images), [[0, 3], [12, 15]])
+    np.testing.assert_array_equal(with_flips(corners)(images), [[1.5, 1.5], [13.5, 13.5]])
 
 
 def test_rerunning_an_interrupted_run_resumes_it(mock_tfds, workdir):

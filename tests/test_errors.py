@@ -73,6 +73,8 @@ CASES = [
     (["export", "runs/done", "--format", "onnx"], "--format"),
     (["export", "runs/done", "--quantize", "int8"], "--format tflite"),
     (["runs", "--sort", "speed"], "cannot sort"),
+    (["eval", "runs/text", "--tta", "flip"], "mirrors images"),
+    (["eval", "runs/done", "--tta", "rotate"], "--tta"),
     (["train", "--bogus-option"], "No such option"),
 ]
 

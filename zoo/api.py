@@ -157,12 +157,14 @@ def evaluate(
     batch_size: int = 256,
     smoke: bool = False,
     plot_dir: str | Path | None = None,
+    tta: str = "none",
 ) -> dict[str, Any]:
     """Loss, accuracy, top-5, per-class precision/recall/F1 and confusion matrix of a target;
-    with ``plot_dir``, PNG plots too (confusion matrix, and training curves for a run)."""
+    with ``plot_dir``, PNG plots too (confusion matrix, and training curves for a run);
+    ``tta="flip"`` averages each image's probabilities with its mirror's."""
     from zoo.evaluation import evaluate_target
 
-    return evaluate_target(target, dataset, split, data_dir, batch_size, smoke, plot_dir)
+    return evaluate_target(target, dataset, split, data_dir, batch_size, smoke, plot_dir, tta)
 
 
 def export(

@@ -12,6 +12,8 @@ import numpy as np
 
 from zoo.errors import ZooError
 
+TTA_MODES = ("none", "flip")  # test-time augmentation of zoo eval
+
 
 def evaluate_target(
     target: str | Path,
@@ -21,16 +23,24 @@ def evaluate_target(
     batch_size: int = 256,
     smoke: bool = False,
     plot_dir: str | Path | None = None,
+    tta: str = "none",
 ) -> dict[str, Any]:
     """Loss, accuracy, top-5, per-class precision/recall/F1 and confusion matrix of a target;
-    with ``plot_dir``, PNG plots too (confusion matrix, and training curves for a run)."""
+    with ``plot_dir``, PNG plots too (confusion matrix, and training curves for a run); with
+    ``tta="flip"``, each image's probabilities averaged with its mirror's."""
     from zoo import data, pipelines
     from zoo.plots import write_plots
     from zoo.progress import default_console
     from zoo.targets import load_target
 
+    if tta not in TTA_MODES:
+        raise ZooError(f"unknown test-time augmentation {tta!r}; use one of {', '.join(TTA_MODES)}")
     tgt = load_target(target)
     info = tgt.info
+    if tta == "flip" and info.modality != "image":
+        raise ZooError(
+            f"--tta flip mirrors images, and {tgt.path} takes {info.modality}; leave --tta off"
+        )
     data_dir = data_dir or tgt.config.get("data_dir")
     name = dataset or info.name
     if name != info.name:
@@ -56,17 +66,32 @@ def evaluate_target(
     split = split or info.test_split
     raw = pipelines.load_split(builder, info, split, role="test", smoke=smoke, seed=0)
     ds = pipelines.make_pipeline(raw, info, batch_size=batch_size, training=False, one_hot=False)
-    probs, labels = predict_dataset(lambda x: tgt.raw(x)["probabilities"], ds)
+    predict = lambda x: tgt.raw(x)["probabilities"]
+    probs, labels = predict_dataset(with_flips(predict) if tta == "flip" else predict, ds)
     if len(labels) == 0:
         raise ZooError(f"split {split!r} of {name} is empty")
     report = classification_report(probs, labels, info.label_names)
-    out = {"target": str(tgt.path), "kind": tgt.kind, "dataset": name, "split": split, **report}
+    out = {"target": str(tgt.path), "kind": tgt.kind, "dataset": name, "split": split}
+    out.update(tta=tta, **report)
     if plot_dir:
         history = Path(tgt.path) / "history.csv" if tgt.kind == "run" else None
         out["plots"] = write_plots(
             Path(plot_dir), report, info.label_names, history, default_console(None)
         )
     return out
+
+
+def with_flips(predict: Callable) -> Callable:
+    """Flip test-time augmentation: ``predict`` (uint8 images (batch, h, w, c) -> probabilities)
+    averaged over each image and its left-right mirror. Papers report one view; this is the
+    cheap extra point (airbench tests this way)."""
+    import tensorflow as tf
+
+    def both(x):
+        mirrored = tf.reverse(x, axis=[2])
+        return (np.asarray(predict(x), np.float64) + np.asarray(predict(mirrored), np.float64)) / 2
+
+    return both
 
 
 def predict_dataset(predict: Callable, ds) -> tuple[np.ndarray, np.ndarray]:
