@@ -203,6 +203,30 @@ def test_architecture_overrides_are_strict():
         registry.create_model("resnet20", info, {"depth": 21})
 
 
+@pytest.mark.parametrize("padding,offset", [("symmetric", 0), ("same", 1)])
+def test_resnet_stride_two_conv_centres_where_the_shortcut_samples(padding, offset):
+    """With the paper's padding the downsampling conv's output i looks at input 2i, the pixel the
+    option-A shortcut keeps; TF's "same" looks at 2i+1 (kept as an option for the older runs)."""
+    info = dataclasses.replace(tiny_info("image"), input_shape=(16, 16, 3))
+    model = registry.create_model("resnet20", info, {"depth": 8, "stride_padding": padding})
+    conv = model.get_layer("stage2_block1_conv1")
+    inputs = conv.input.shape[-1]
+    kernel = np.zeros(conv.kernel.shape, "float32")
+    kernel[1, 1, np.arange(inputs), np.arange(inputs)] = 1.0  # the centre tap, channel to itself
+    conv.kernel.assign(kernel)
+    block_input = model.get_layer("stage1_block1_out").output
+    probe = keras.Model(model.inputs, [block_input, conv.output])
+    x, y = probe({"inputs": np.random.default_rng(0).random((1, 16, 16, 3), "float32")})
+    x, y = np.asarray(x), np.asarray(y)
+    np.testing.assert_allclose(y[..., :inputs], x[:, offset::2, offset::2, :], atol=1e-6)
+    shortcut = np.asarray(model.get_layer("stage2_block1_shortcut")(x))
+    np.testing.assert_array_equal(shortcut[..., 8:24], x[:, ::2, ::2, :])
+    if padding == "symmetric":
+        assert model.get_layer("stage2_block1_pad")  # and the weights are the same either way
+    with pytest.raises(ZooError, match="stride_padding"):
+        registry.create_model("resnet20", info, {"stride_padding": "reflect"})
+
+
 def test_zero_pad_shortcut_round_trip():
     from zoo.models.layers import ZeroPadShortcut
 

@@ -20,13 +20,22 @@ class ResNetConfig:
     shortcut: str = "pad"  # "pad": the paper's parameter-free option A; "projection": 1x1 conv
     dropout: float = ranged(0.0, 0.0, 1.0, high_in=False)  # before the classifier
     zero_init_residual: bool = True  # each block's last BN starts at 0: blocks start as identity
+    # How a block's stride-2 conv pads: "symmetric", 1 pixel on every side as in the paper's
+    # Torch/Caffe nets, centres output i on input 2i, where the shortcut samples; "same" (TF's,
+    # 0 before and 1 after) centres it on 2i+1, one pixel off the shortcut (the runs before
+    # v9 in results/results.csv).
+    stride_padding: str = "symmetric"
 
 
 def _block(x, filters: int, stride: int, config: ResNetConfig, name: str):
-    conv = lambda f, s, n: layers.Conv2D(
-        f, 3, s, padding="same", use_bias=False, kernel_initializer="he_normal", name=n
+    conv = lambda f, s, n, padding="same": layers.Conv2D(
+        f, 3, s, padding=padding, use_bias=False, kernel_initializer="he_normal", name=n
     )
-    y = conv(filters, stride, f"{name}_conv1")(x)
+    if stride == 1 or config.stride_padding == "same":
+        y = conv(filters, stride, f"{name}_conv1")(x)
+    else:
+        y = layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
+        y = conv(filters, stride, f"{name}_conv1", "valid")(y)
     y = layers.BatchNormalization(name=f"{name}_bn1")(y)
     y = layers.Activation("relu", name=f"{name}_relu1")(y)
     y = conv(filters, 1, f"{name}_conv2")(y)
@@ -46,6 +55,10 @@ def build_resnet(info, config: ResNetConfig) -> keras.Model:
         raise ZooError(f"resnet depth must be 6n+2 (20, 32, 44, 56, 110), got {config.depth}")
     if config.shortcut not in ("pad", "projection"):
         raise ZooError(f"resnet shortcut must be 'pad' or 'projection', got {config.shortcut!r}")
+    if config.stride_padding not in ("symmetric", "same"):
+        raise ZooError(
+            f"resnet stride_padding must be 'symmetric' or 'same', got {config.stride_padding!r}"
+        )
     blocks = (config.depth - 2) // 6
     inputs, x = image_input(info)
     x = layers.Conv2D(
