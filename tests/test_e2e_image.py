@@ -2,6 +2,7 @@
 -> reload -> serve PNG bytes -> predict, for an RGB and a grayscale dataset."""
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +121,34 @@ def test_rerunning_an_interrupted_run_resumes_it(mock_tfds, workdir):
     result = zoo(*args)
     assert "resuming at epoch 1" in result.output
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
+
+
+def test_a_resumed_run_keeps_the_architecture_it_began_with(mock_tfds, workdir):
+    """run.json records the whole architecture; a run from before it did resumes, and reproduces,
+    with the defaults of its time (ResNetConfig.BEFORE: TF's "same" stride-2 padding)."""
+    from zoo import run_table
+
+    for name, older in (("new", False), ("old", True)):
+        args = ("train", "resnet20", "-d", "cifar10", "--smoke", "--epochs", "2",
+                "--set", "model.depth=8", "--run-name", name, "--data-dir", workdir / "tfds")  # fmt: skip
+        zoo(*args)
+        run = workdir / "runs" / name
+        record = json.loads((run / "run.json").read_text())
+        assert record["architecture"]["stride_padding"] == "symmetric"
+        assert record["architecture"]["depth"] == 8
+        record.update(status="running", pid=2**22 + 12345)  # killed while training
+        record.pop("trained")
+        if older:
+            record.pop("architecture")
+        (run / "run.json").write_text(json.dumps(record))
+        (run / "model.keras").unlink()
+        assert "resuming at epoch" in zoo(*args).output
+        with zipfile.ZipFile(run / "model.keras") as saved:
+            layers = json.loads(saved.read("config.json"))["config"]["layers"]
+        assert ("stage2_block1_pad" in {layer["name"] for layer in layers}) is not older
+        began = json.loads((run / "run.json").read_text())["architecture"]
+        assert began["stride_padding"] == ("same" if older else "symmetric")
+
+    commands = {r["run"]: r["command"] for r in run_table.result_rows(workdir / "runs")}
+    assert commands["old"].endswith("--set model.depth=8 --set model.stride_padding=same")
+    assert commands["new"].endswith("--set model.depth=8"), commands["new"]

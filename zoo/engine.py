@@ -155,7 +155,10 @@ def _phases(task, spec, config, run, state, fitting, tpu, download, console) -> 
     data = task.data(config, spec, vocab_dir=vocab_dir, download=download, console=console)
     steps, per_execution = _execution_plan(config, data, hw, console)
 
-    # --- Model, in the strategy's scope -----------------------------------------------------------
+    # --- Model, in the strategy's scope: a resumed run's as it began -----------------------------
+    if state != "new":
+        began = registry.run_architecture(spec.name, config.model_config, run.record())
+        config = dataclasses.replace(config, model_config=began)
     model = build_model(task, spec, data, config, hw, steps, per_execution)
     first = 0
     if state == "new":
@@ -342,6 +345,7 @@ def _start(run, task, config, data, report, resumed: bool) -> None:
         dataset=data.info.name,
         started=record.get("started", runs.now()),
         resumed=resumed,
+        architecture=registry.architecture(config.model, config.model_config),
         train_examples=data.examples,
         **env,
     )

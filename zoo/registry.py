@@ -137,6 +137,23 @@ def model_config(name: str, overrides: dict | None = None) -> Any:
     return cfg.replace(spec.config, overrides or {}, where=f"model ({spec.name})", prefix="model.")
 
 
+def architecture(name: str, overrides: dict | None = None) -> dict[str, Any]:
+    """The whole architecture config of a new run as a dict: what run.json records at its start,
+    so that the run resumes and reproduces as it began after the variant's defaults change."""
+    return cfg.to_dict(model_config(name, overrides))
+
+
+def run_architecture(name: str, overrides: dict | None, record: dict[str, Any]) -> dict[str, Any]:
+    """The architecture a run began with, from its run.json ``record``: the one recorded there;
+    for a run of a zoo that did not record it yet, its overrides on the defaults of that time
+    (fields added since at the value they replaced, the config class's ``BEFORE``); for a
+    directory without a record (a worker's), today's."""
+    if "architecture" in record:
+        return dict(record["architecture"])
+    before = getattr(get_spec(name).config, "BEFORE", {}) if record.get("started") else {}
+    return architecture(name, {**before, **(overrides or {})})
+
+
 def check_dataset(spec: ModelSpec, info: Any) -> None:
     """ZooError unless ``spec`` can read ``info``'s inputs: the same modality, and sentence
     pairs only for BERT-style (WordPiece) models, which pack them as one sequence."""

@@ -166,7 +166,7 @@ def result_rows(runs_dir: str | Path | None = None, pattern: str | None = None) 
                 "precision": hardware.get("precision"),
                 "device": ", ".join(hardware.get("devices", [])) or None,
                 "zoo": record.get("zoo"),
-                "command": reproduce_command(run.config())
+                "command": reproduce_command(run.config(), record)
                 or (shlex.join(["zoo", *argv[1:]]) if argv else None),
             }
         )
@@ -204,20 +204,24 @@ NOT_FLAGS = ("frontend", "model_config")
 NOT_REPRODUCED = ("model", "dataset", "data_dir")  # in the command's head, or machine-specific
 
 
-def reproduce_command(config: dict[str, Any]) -> str | None:
+def reproduce_command(config: dict[str, Any], record: dict[str, Any] | None = None) -> str | None:
     """``zoo train MODEL -d DATASET`` plus a flag (or ``--set``) for every key in which a run's
     config.json differs from what that command resolves to today: the command still gives the
-    run's config after a recipe changes. None when today's zoo cannot resolve it (a model that
-    is gone), and the caller falls back to the run's own command line."""
+    run's config after a recipe changes, and with the run's ``record`` (run.json) its
+    architecture after the model's defaults change. None when today's zoo cannot resolve it (a
+    model that is gone), and the caller falls back to the run's own command line."""
     import shlex
 
     from zoo import config as cfg_lib
-    from zoo import recipes
+    from zoo import recipes, registry
 
     model, dataset = config.get("model"), config.get("dataset")
     # A key an older zoo did not write ran at its default (e.g. keep: best).
     config = {**cfg_lib.to_dict(cfg_lib.TrainConfig()), **config}
     try:
+        if record is not None:
+            began = registry.run_architecture(model, config["model_config"], record)
+            config["model_config"] = began
         base = cfg_lib.to_dict(recipes.resolve(model, dataset))
         return shlex.join(["zoo", "train", model, "-d", dataset, *_differences(config, base)])
     except (ZooError, TypeError, AttributeError):  # gone from the registry, or a foreign config

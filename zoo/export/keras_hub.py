@@ -103,7 +103,8 @@ def export_preset(run, out_dir: Path) -> dict[str, Any]:
             f"({spec.family}) model"
         )
     model = as_float32(load_keras_model(run))  # a preset computes in float32, as KerasHub loads it
-    arch = registry.model_config(spec.name, config.get("model_config") or {})
+    began = registry.run_architecture(spec.name, config.get("model_config"), run.record())
+    arch = registry.model_config(spec.name, began)
     to_hub = _bert_to_hub if spec.family == "bert" else _vit_to_hub
     backbone, preprocessor, inputs, feed, notes = to_hub(keras_hub, run, model, arch)
     for zoo_vars, hub_vars in variable_pairs(model, backbone, spec.family):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import keras
 from keras import layers
@@ -25,6 +26,10 @@ class ResNetConfig:
     # 0 before and 1 after) centres it on 2i+1, one pixel off the shortcut (the runs before
     # v9 in results/results.csv).
     stride_padding: str = "symmetric"
+
+    # Fields added after runs were made, with the value those runs had: a run from before the
+    # zoo recorded its architecture resumes and reproduces with these (registry.run_architecture).
+    BEFORE: ClassVar[dict] = {"stride_padding": "same"}
 
 
 def _block(x, filters: int, stride: int, config: ResNetConfig, name: str):
