@@ -141,10 +141,17 @@ def test_clip_length_shift_and_wav_decoding():
     wave = tf.constant(np.arange(10, dtype=np.int16))
     assert preprocess.fit_length(wave, 4).numpy().tolist() == [3, 4, 5, 6]  # the centre
     assert preprocess.fit_length(wave, 12).numpy().tolist() == [*range(10), 0, 0]
-    clip = tf.constant(np.arange(1, 101, dtype=np.int16))
-    a = preprocess.shift_audio(clip, tf.constant([1, 2], tf.int64)).numpy()
-    b = preprocess.shift_audio(clip, tf.constant([1, 2], tf.int64)).numpy()
-    assert (a == b).all() and len(a) == 100  # a seed fixes the shift
+    clips = tf.constant(np.tile(np.arange(1, 101, dtype=np.int16), (16, 1)))
+    a = preprocess.shift_audio(clips, tf.constant([1, 2], tf.int64)).numpy()
+    b = preprocess.shift_audio(clips, tf.constant([1, 2], tf.int64)).numpy()
+    assert (a == b).all() and a.shape == (16, 100)  # a seed fixes the shifts
+    shifts = set()
+    for clip in a:  # each clip is the original moved by at most 10 samples, silence filled in
+        shift = int(clip[clip != 0][0]) - 1 - int(np.argmax(clip != 0))
+        assert -10 <= shift <= 10
+        np.testing.assert_array_equal(clip, np.pad(np.arange(1, 101), 10)[10 + shift : 110 + shift])
+        shifts.add(shift)
+    assert len(shifts) > 3  # each clip its own draw
     samples = np.array([0, 1000, -1000, 32767], np.float32) / 32768
     blob = tf.audio.encode_wav(samples[:, None], 8000)
     assert preprocess.decode_wav(blob, 8000, 4).numpy().tolist() == [0, 1000, -1000, 32767]

@@ -97,3 +97,71 @@ def test_counting_pass_caches_a_split_that_fits(cache, bound, reads_after):
     assert n == 5 and int(ds.cardinality()) == 5  # known to Keras, despite the filter
     assert [int(y) for _, y in ds] == [0, 1, 0, 1, 0]
     assert len(reads) == reads_after
+
+
+def test_augmentation_draws_a_window_and_a_flip_for_each_image():
+    """flip_crop on a batch: every output is a window of its zero-padded input, mirrored or
+    not, each image its own draw; a seed fixes the batch."""
+    import numpy as np
+    import tensorflow as tf
+
+    from zoo import preprocess
+
+    image = (np.arange(64, dtype=np.uint8) + 1).reshape(8, 8, 1)  # no zeros: padding shows
+    batch = tf.constant(np.repeat(image[None], 64, axis=0))
+    seed = tf.constant([3, 4], tf.int64)
+    out = preprocess.augment_images(batch, seed, "flip_crop").numpy()
+    assert out.shape == (64, 8, 8, 1) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, preprocess.augment_images(batch, seed, "flip_crop"))
+    other = preprocess.augment_images(batch, tf.constant([3, 5], tf.int64), "flip_crop")
+    assert not np.array_equal(out, other.numpy())
+    pad = 2  # max(2, 8 // 8)
+    draws = []
+    for got in out:
+        found = [
+            (mirror, dy, dx)
+            for mirror in (False, True)
+            for dy in range(2 * pad + 1)
+            for dx in range(2 * pad + 1)
+            if np.array_equal(
+                got,
+                np.pad(image[:, ::-1] if mirror else image, [(pad, pad)] * 2 + [(0, 0)])[
+                    dy : dy + 8, dx : dx + 8
+                ],
+            )
+        ]
+        assert len(found) == 1
+        draws.append(found[0])
+    assert {mirror for mirror, _, _ in draws} == {False, True}
+    assert len({(dy, dx) for _, dy, dx in draws}) > 10  # 25 windows, drawn per image
+    flipped = preprocess.augment_images(batch, seed, "flip").numpy()
+    assert all(np.array_equal(x, image) or np.array_equal(x, image[:, ::-1]) for x in flipped)
+
+
+def test_a_resumed_epoch_sees_the_augmented_batches_an_uninterrupted_run_sees():
+    import numpy as np
+    import tensorflow as tf
+
+    from zoo import pipelines
+
+    info = data.inspect("cifar10", None)
+    images = np.random.RandomState(0).randint(0, 256, (40, 32, 32, 3)).astype(np.uint8)
+    raw = tf.data.Dataset.from_tensor_slices((images, np.arange(40) % 10))
+
+    def batches(first):
+        pipe = pipelines.make_pipeline(
+            raw,
+            info,
+            batch_size=8,
+            training=True,
+            examples=40,
+            epochs=(first, 2),
+            seed=1,
+            augment="flip_crop",
+        )
+        return [x.numpy() for x, _ in pipe]
+
+    whole, resumed = batches(0), batches(1)
+    assert len(whole) == 10 and len(resumed) == 5
+    np.testing.assert_array_equal(np.stack(whole[5:]), np.stack(resumed))
+    assert not np.array_equal(np.stack(whole[:5]), np.stack(resumed))

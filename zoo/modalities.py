@@ -78,14 +78,14 @@ def _clip_samples(builder, info) -> int:
 
 
 def augmenter(info, mode: str):
-    """-> fn(one example, stateless seed) -> augmented example, or None for no augmentation."""
+    """-> fn(batch, stateless seed) -> augmented batch, or None for no augmentation."""
     from zoo import preprocess
 
     if mode not in AUGMENTS.get(info.modality, ()) or mode == "none":
         return None
     if info.modality == "audio":
         return preprocess.shift_audio
-    return lambda x, seed: preprocess.augment_image(x, seed, mode)
+    return lambda x, seed: preprocess.augment_images(x, seed, mode)
 
 
 def adapter(info, spec, texts, config, vocab_dir: Path | None, console) -> Adapter:

@@ -1,6 +1,7 @@
 """tf.data pipelines from TFDS splits: examples selected for the model (images resized,
-audio clips fitted, sentence pairs stacked), cached when small, shuffled and augmented per
-epoch from the seed alone (a resumed run sees the batches an uninterrupted one sees), batched.
+audio clips fitted, sentence pairs stacked), cached when small, shuffled and batched, and
+augmented a batch at a time, each epoch from the seed alone (a resumed run sees the batches an
+uninterrupted one sees).
 """
 
 from __future__ import annotations
@@ -145,8 +146,15 @@ def _epochs(ds, info, batch_size, seed, augment, examples, steps, first, last):
 
     def one_epoch(epoch: int):
         epoch_seed = seed * 1_000_003 + epoch
-        d = ds.shuffle(buffer, seed=epoch_seed)
-        if augment_fn is not None:
+        d = ds.shuffle(buffer, seed=epoch_seed).batch(
+            batch_size,
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+            drop_remainder=drop_remainder(True, examples, batch_size),
+        )
+        if steps is not None:
+            d = d.take(steps)
+        if augment_fn is not None:  # per batch: batch i of the epoch draws from (seed, epoch, i)
             d = d.enumerate().map(
                 lambda i, xy: (
                     augment_fn(xy[0], tf.stack([tf.constant(epoch_seed, tf.int64), i])),
@@ -155,13 +163,7 @@ def _epochs(ds, info, batch_size, seed, augment, examples, steps, first, last):
                 num_parallel_calls=AUTOTUNE,
                 deterministic=True,
             )
-        d = d.batch(
-            batch_size,
-            num_parallel_calls=AUTOTUNE,
-            deterministic=True,
-            drop_remainder=drop_remainder(True, examples, batch_size),
-        )
-        return d if steps is None else d.take(steps)
+        return d
 
     return functools.reduce(
         lambda a, b: a.concatenate(b), (one_epoch(e) for e in range(first, max(last, first + 1)))
@@ -209,8 +211,8 @@ def make_pipeline(
 
     ``encode`` (e.g. the text vectorizer) runs once per example before the cache, in large
     parallel batches, so tokenization is paid in the first epoch only; ``preprocess`` (e.g. uint8
-    -> float) runs per batch after it, so the cache stays compact. Then shuffle, augment, batch,
-    prefetch. A ``cached`` dataset (``counted``) is not cached again.
+    -> float) runs per batch after it, so the cache stays compact. Then shuffle, batch, augment (whole
+    batches), prefetch. A ``cached`` dataset (``counted``) is not cached again.
 
     With ``epochs=(first, last)`` a training pipeline runs epochs first..last-1 back to back, and
     each epoch's order and augmentation depend only on (seed, epoch): a run resumed at epoch k
@@ -232,6 +234,13 @@ def make_pipeline(
         if training:
             buffer = min(examples or 10_000, 50_000)
             ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(
+            batch_size,
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+            drop_remainder=drop_remainder(training, examples, batch_size),
+        )
+        if training:
             from zoo.modalities import augmenter
 
             augment_fn = augmenter(info, augment)
@@ -242,12 +251,6 @@ def make_pipeline(
                     num_parallel_calls=AUTOTUNE,
                     deterministic=True,
                 )
-        ds = ds.batch(
-            batch_size,
-            num_parallel_calls=AUTOTUNE,
-            deterministic=True,
-            drop_remainder=drop_remainder(training, examples, batch_size),
-        )
     num_classes = info.num_classes
 
     def finish(x, y):
