@@ -152,3 +152,30 @@ def test_a_resumed_run_keeps_the_architecture_it_began_with(mock_tfds, workdir):
     commands = {r["run"]: r["command"] for r in run_table.result_rows(workdir / "runs")}
     assert commands["old"].endswith("--set model.depth=8 --set model.stride_padding=same")
     assert commands["new"].endswith("--set model.depth=8"), commands["new"]
+
+
+def test_a_fine_tune_builds_its_source_runs_architecture(mock_tfds, workdir):
+    """--init-from a run of the same model builds the net the weights were trained in where the
+    new run leaves today's defaults (here: a source with TF's stride-2 padding); --set wins."""
+    from zoo import run_table
+
+    def train(name, *extra):
+        return zoo("train", "resnet20", "-d", "cifar10", "--smoke", "--set", "model.depth=8",
+                   "--run-name", name, "--data-dir", workdir / "tfds", *extra)  # fmt: skip
+
+    def layers(name):
+        with zipfile.ZipFile(workdir / "runs" / name / "model.keras") as saved:
+            return {
+                layer["name"] for layer in json.loads(saved.read("config.json"))["config"]["layers"]
+            }
+
+    train("src", "--set", "model.stride_padding=same")
+    out = train("ft", "--init-from", "src").output
+    assert "model.stride_padding=same as in" in out, out
+    assert "stage2_block1_pad" not in layers("ft") and "stage2_block1_pad" not in layers("src")
+    record = json.loads((workdir / "runs" / "ft" / "run.json").read_text())
+    assert record["architecture"]["stride_padding"] == "same"
+    train("mine", "--init-from", "src", "--set", "model.stride_padding=symmetric")
+    assert "stage2_block1_pad" in layers("mine")
+    commands = {r["run"]: r["command"] for r in run_table.result_rows(workdir / "runs")}
+    assert "--set model.stride_padding=same" in commands["ft"], commands["ft"]

@@ -155,10 +155,12 @@ def _phases(task, spec, config, run, state, fitting, tpu, download, console) -> 
     data = task.data(config, spec, vocab_dir=vocab_dir, download=download, console=console)
     steps, per_execution = _execution_plan(config, data, hw, console)
 
-    # --- Model, in the strategy's scope: a resumed run's as it began -----------------------------
+    # --- Model, in the strategy's scope: a resumed run's as it began, a fine-tune's as its source -
     if state != "new":
         began = registry.run_architecture(spec.name, config.model_config, run.record())
         config = dataclasses.replace(config, model_config=began)
+    elif source is not None:
+        config = _source_architecture(config, spec, source, console)
     model = build_model(task, spec, data, config, hw, steps, per_execution)
     first = 0
     if state == "new":
@@ -407,6 +409,28 @@ def _init_source(config: TrainConfig, run):
     from zoo import transfer
 
     return transfer.source_run(config.init_from, run.path.parent)
+
+
+def _source_architecture(config: TrainConfig, spec, source, console: Console) -> TrainConfig:
+    """A fine-tune of a zoo run of the same model builds the source's architecture where the
+    new run's config (recipe, --set) leaves today's defaults: the weights go back into the net
+    they were trained in, even after a default changed (resnet's stride_padding)."""
+    if not isinstance(source, runs.Run) or source.config().get("model") != spec.name:
+        return config
+    began = registry.run_architecture(
+        spec.name, source.config().get("model_config"), source.record()
+    )
+    today = registry.architecture(spec.name)
+    inherited = {
+        k: v
+        for k, v in began.items()
+        if k in today and k not in config.model_config and v != today[k]
+    }
+    if not inherited:
+        return config
+    said = ", ".join(f"model.{k}={v}" for k, v in inherited.items())
+    console.print(f"note: {said} as in {source.path} (--set model.KEY=VALUE to change)")
+    return dataclasses.replace(config, model_config={**inherited, **config.model_config})
 
 
 def _warm_start(model, source, spec, console: Console) -> None:
