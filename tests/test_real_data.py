@@ -70,7 +70,7 @@ CIFAR = SHARED_DATA / "tfds" / "cifar10"
         ("trian", "bad split 'trian' for cifar10: Unknown split"),
         ("train[50%:10%]", "selects no examples"),
         ("train[:50%]+test[:10]", "overlaps the test split 'test'"),
-        ("train[:45001]", "overlaps the validation split 'train[45000:]'"),
+        ("train[:49001]", "overlaps the validation split 'train[49000:]'"),
     ],
 )
 def test_training_splits_are_checked_against_the_real_sizes(split, needle, workdir):

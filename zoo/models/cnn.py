@@ -82,8 +82,13 @@ RECIPE = dict(
 # CIFAR-10, measured at 10 epochs (seed 0, one run each, test accuracy): the recipe above 71.76%;
 # a peak rate of 2e-3 after one warmup epoch 73.60%; batch 32 72.39% (but 2.3x the time); AdamW
 # with weight decay 0.05 70.51%; random crops 69.16%; horizontal flips no gain over 3 seeds
-# (71.22 / 70.23 / 71.58% against 71.76 / 70.34 / 71.11%). results/results.csv has the 3 seeds.
-DATASET_RECIPES: dict = {"cifar10": {"learning_rate": 2e-3, "warmup_epochs": 1.0}}
+# (71.22 / 70.23 / 71.58% against 71.76 / 70.34 / 71.11%). Training on 49,000 images instead of
+# 45,000 (1,000 held out for validation, the last epoch's weights kept: a schedule that anneals
+# to 0 ends at its best): 74.41 / 74.50 / 74.35% over seeds 0-2 against 73.60 / 73.54 / 73.83%
+# (float32). results/results.csv has the 3 seeds.
+DATASET_RECIPES: dict = {
+    "cifar10": {"learning_rate": 2e-3, "warmup_epochs": 1.0, "val_fraction": 0.02, "keep": "last"}
+}
 
 
 @register_model(
