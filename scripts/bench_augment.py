@@ -13,19 +13,16 @@ alternate between the sides, medians are reported.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from zoo import distribute, pipelines, preprocess, registry
-from zoo.benchmark import EpochTimer, alternate
+from zoo.benchmark import EpochTimer, alternate, cifar_shaped
 from zoo.config import TrainConfig
-from zoo.data import reference_info
 from zoo.tasks import get_task
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -67,10 +64,7 @@ def main() -> None:
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     n, bs = args.examples, args.batch_size
-    info = dataclasses.replace(reference_info("image"), name="cifar10-shaped")
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
-    labels = rng.integers(0, 10, n)
+    info, images, labels = cifar_shaped(n)
     steps = pipelines.steps_per_epoch(n, bs)
     pipes = {
         "per_image": per_image_pipeline(images, labels, bs, seed=0),

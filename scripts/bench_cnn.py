@@ -12,17 +12,14 @@ Same model, same batch size, epochs alternating between the three, medians repor
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from zoo import pipelines, preprocess, registry
-from zoo.benchmark import EpochTimer, alternate
+from zoo.benchmark import EpochTimer, alternate, cifar_shaped
 from zoo.config import TrainConfig
-from zoo.data import reference_info
 from zoo.tasks import get_task
 
 
@@ -46,10 +43,7 @@ def main() -> None:
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     n, bs = args.examples, args.batch_size
-    info = dataclasses.replace(reference_info("image"), name="cifar10-shaped")
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
-    labels = rng.integers(0, 10, n)
+    info, images, labels = cifar_shaped(n)
     steps = pipelines.steps_per_epoch(n, bs)
     cfg = TrainConfig(
         model="cnn", dataset=info.name, batch_size=bs, epochs=10_000, schedule="constant"

@@ -48,6 +48,18 @@ def synthetic(info, n: int, seed: int = 0):
     return x, y
 
 
+def cifar_shaped(n: int, seed: int = 0):
+    """(info, uint8 images, int labels): ``n`` random CIFAR-10-shaped examples as stored, the
+    raw input of the zoo's pipelines (the benchmark scripts' data)."""
+    import dataclasses
+
+    from zoo.data import reference_info
+
+    rng = np.random.default_rng(seed)
+    info = dataclasses.replace(reference_info("image"), name="cifar10-shaped")
+    return info, rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, n)
+
+
 def peak_memory() -> dict[str, Any]:
     out = {"host_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if sys.platform == "darwin":
