@@ -211,8 +211,8 @@ def make_pipeline(
 
     ``encode`` (e.g. the text vectorizer) runs once per example before the cache, in large
     parallel batches, so tokenization is paid in the first epoch only; ``preprocess`` (e.g. uint8
-    -> float) runs per batch after it, so the cache stays compact. Then shuffle, batch, augment (whole
-    batches), prefetch. A ``cached`` dataset (``counted``) is not cached again.
+    -> float) runs per batch after it, so the cache stays compact. Then shuffle, batch, augment
+    (whole batches), prefetch. A ``cached`` dataset (``counted``) is not cached again.
 
     With ``epochs=(first, last)`` a training pipeline runs epochs first..last-1 back to back, and
     each epoch's order and augmentation depend only on (seed, epoch): a run resumed at epoch k
