@@ -187,18 +187,15 @@ def test_strategy_errors(args, needle, mock_tfds, workdir, monkeypatch):
     assert not Path("runs").exists()
 
 
-def test_mixed_precision_smoke(mock_tfds, workdir):
-    out = zoo_json(
-        "train",
-        "cnn",
-        "-d",
-        "cifar10",
-        "--smoke",
-        "--precision",
-        "mixed_bfloat16",
-        "--data-dir",
-        "tfds",
-    )
+def test_mixed_precision_smoke(mock_tfds, workdir, monkeypatch):
+    from zoo import distribute
+
+    # On a CPU without bf16 instructions the run says that bf16 is emulated there.
+    monkeypatch.setattr(distribute, "cpu_has_bf16_matmul", lambda: False)
+    args = ("train", "cnn", "-d", "cifar10", "--smoke", "--precision", "mixed_bfloat16")
+    result = zoo(*args, "--data-dir", "tfds", "--json")
+    assert "no bf16 matmul instructions" in result.stderr
+    out = json.loads(result.stdout)
     assert np.isfinite(out["test_loss"])
     report = json.loads((Path(out["run_dir"]) / "distribute.json").read_text())
     assert report["precision"] == "mixed_bfloat16" and report["xla"] is False
@@ -241,6 +238,26 @@ def test_auto_precision_follows_the_hardware(amx, gpu, strategy, modality, expec
     monkeypatch.setattr(distribute, "_devices", lambda kind: ["/gpu:0"] if gpu else ["/cpu:0"])
     assert distribute.resolve_precision("auto", strategy, modality) == expected
     assert distribute.resolve_precision("float32", strategy, modality) == "float32"
+
+
+@pytest.mark.parametrize(
+    "policy,bf16_cpu,gpu,strategy,noted",
+    [
+        ("mixed_bfloat16", False, False, None, True),  # emulated: slower than float32
+        ("mixed_bfloat16", True, False, None, False),  # AMX- or AVX512-BF16
+        ("float32", False, False, None, False),
+        ("mixed_bfloat16", False, True, None, False),  # a GPU runs it
+        ("mixed_bfloat16", False, False, _FakeTPUStrategy(), False),
+    ],
+)
+def test_bf16_on_a_cpu_without_bf16_instructions_is_noted(
+    policy, bf16_cpu, gpu, strategy, noted, monkeypatch
+):
+    from zoo import distribute
+
+    monkeypatch.setattr(distribute, "cpu_has_bf16_matmul", lambda: bf16_cpu)
+    monkeypatch.setattr(distribute, "_devices", lambda kind: ["/gpu:0"] if gpu else [])
+    assert (distribute.precision_note(policy, strategy) is not None) is noted
 
 
 @pytest.mark.parametrize("amx,expected", [(True, "mixed_bfloat16"), (False, "float32")])

@@ -221,6 +221,20 @@ def cpu_has_bf16_matmul(cpuinfo: str = "/proc/cpuinfo") -> bool:
     return bool({"amx_bf16", "avx512_bf16"} & set(flags.split()))
 
 
+def precision_note(policy: str, strategy) -> str | None:
+    """A line for ``mixed_bfloat16`` asked for on a CPU without bf16 matmul instructions, where
+    oneDNN emulates it: resnet20 trained at 0.4x its float32 speed on such a CPU (docs/
+    benchmarks.md). None otherwise."""
+    if policy != "mixed_bfloat16" or "TPU" in type(strategy).__name__ or _devices("GPU"):
+        return None
+    if cpu_has_bf16_matmul():
+        return None
+    return (
+        "note: this CPU has no bf16 matmul instructions (AMX-BF16, AVX512-BF16), so "
+        "mixed_bfloat16 runs emulated, often slower than float32; --precision auto picks float32"
+    )
+
+
 def _gpu_capability() -> tuple[int, int] | None:
     """The lowest compute capability among the visible GPUs; None without GPUs."""
     import tensorflow as tf

@@ -146,6 +146,9 @@ def _phases(task, spec, config, run, state, fitting, tpu, download, console) -> 
     hw = setup(_runtime(config, run, state), spec.modality, tpu)
     for line in hw.report.lines():
         console.print(line)
+    note = distribute.precision_note(hw.report.precision, hw.strategy)
+    if note:
+        console.print(note)
 
     # --- Data: a resumed run keeps its vocabulary, a fine-tune its source's -----------------------
     source = _init_source(config, run) if state == "new" else None
