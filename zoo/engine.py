@@ -418,11 +418,10 @@ def _source_architecture(config: TrainConfig, spec, source, console: Console) ->
     """A fine-tune of a zoo run of the same model builds the source's architecture where the
     new run's config (recipe, --set) leaves today's defaults: the weights go back into the net
     they were trained in, even after a default changed (resnet's stride_padding)."""
-    if not isinstance(source, runs.Run) or source.config().get("model") != spec.name:
+    source_config = source.config() if isinstance(source, runs.Run) else {}
+    if source_config.get("model") != spec.name:
         return config
-    began = registry.run_architecture(
-        spec.name, source.config().get("model_config"), source.record()
-    )
+    began = registry.run_architecture(spec.name, source_config.get("model_config"), source.record())
     today = registry.architecture(spec.name)
     inherited = {
         k: v

@@ -107,6 +107,15 @@ def drop_remainder(training: bool, examples: int | None, batch_size: int) -> boo
     return bool(training and examples and examples >= batch_size)
 
 
+def _batch(ds, batch_size: int, training: bool, examples: int | None):
+    return ds.batch(
+        batch_size,
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+        drop_remainder=drop_remainder(training, examples, batch_size),
+    )
+
+
 def steps_per_epoch(examples: int, batch_size: int) -> int:
     return examples // batch_size if examples >= batch_size else 1
 
@@ -146,12 +155,7 @@ def _epochs(ds, info, batch_size, seed, augment, examples, steps, first, last):
 
     def one_epoch(epoch: int):
         epoch_seed = seed * 1_000_003 + epoch
-        d = ds.shuffle(buffer, seed=epoch_seed).batch(
-            batch_size,
-            num_parallel_calls=AUTOTUNE,
-            deterministic=True,
-            drop_remainder=drop_remainder(True, examples, batch_size),
-        )
+        d = _batch(ds.shuffle(buffer, seed=epoch_seed), batch_size, True, examples)
         if steps is not None:
             d = d.take(steps)
         if augment_fn is not None:  # per batch: batch i of the epoch draws from (seed, epoch, i)
@@ -234,12 +238,7 @@ def make_pipeline(
         if training:
             buffer = min(examples or 10_000, 50_000)
             ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(
-            batch_size,
-            num_parallel_calls=AUTOTUNE,
-            deterministic=True,
-            drop_remainder=drop_remainder(training, examples, batch_size),
-        )
+        ds = _batch(ds, batch_size, training, examples)
         if training:
             from zoo.modalities import augmenter
 
