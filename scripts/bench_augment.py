@@ -1,7 +1,7 @@
 """Training-time flip + pad-and-crop, per image (the zoo before) against per batch (now), one process:
 
   per_image  a tf.data map over single images (stateless flip and random crop), then batch
-  per_batch  the zoo's pipeline (zoo.pipelines.make_pipeline): batch, then one map per batch
+  per_batch  the zoo's pipeline (zoo.data.pipelines.make_pipeline): batch, then one map per batch
 
 Each side is timed twice in each round: the input pipeline alone (wall and CPU seconds per epoch:
 the CPU it takes from the cores that train) and one training epoch of MODEL fed by it. Epochs
@@ -20,10 +20,12 @@ import time
 import keras
 import tensorflow as tf
 
-from zoo import distribute, pipelines, preprocess, registry
 from zoo.benchmark import EpochTimer, alternate, cifar_shaped
 from zoo.config import TrainConfig
+from zoo.data import pipelines, preprocess
+from zoo.models import registry
 from zoo.tasks import get_task
+from zoo.training import distribute
 
 AUTOTUNE = tf.data.AUTOTUNE
 

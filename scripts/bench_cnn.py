@@ -2,7 +2,7 @@
 
   seed     the seed document's plain-Keras script: float32 numpy arrays, model.fit(x, y)
   handtuned a hand-tuned tf.data loop: uint8 tensors, cache, shuffle, batch, map(scale), prefetch
-  zoo      the pipeline and compile step `zoo train` builds (zoo.pipelines.make_pipeline)
+  zoo      the pipeline and compile step `zoo train` builds (zoo.data.pipelines.make_pipeline)
 
 Same model, same batch size, epochs alternating between the three, medians reported.
 
@@ -17,9 +17,10 @@ import json
 import keras
 import tensorflow as tf
 
-from zoo import pipelines, preprocess, registry
 from zoo.benchmark import EpochTimer, alternate, cifar_shaped
 from zoo.config import TrainConfig
+from zoo.data import pipelines, preprocess
+from zoo.models import registry
 from zoo.tasks import get_task
 
 
@@ -105,7 +106,7 @@ def main() -> None:
         examples=n,
         epochs=(0, 1),
     )
-    from zoo import distribute
+    from zoo.training import distribute
 
     precision = distribute.resolve_precision(args.precision, tf.distribute.get_strategy(), "image")
     distribute.set_precision(precision)  # the global policy applies to models built next

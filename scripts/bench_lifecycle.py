@@ -1,4 +1,4 @@
-"""What the run lifecycle costs per epoch: the atomic resume state (zoo.checkpoints.save: weights
+"""What the run lifecycle costs per epoch: the atomic resume state (zoo.runs.checkpoints.save: weights
 to a temporary file, rename, state.json, prune) against Keras's own BackupAndRestore save
 (save_weights in place plus its metadata file), the atomic JSON write against a plain one, and
 taking and releasing the run's lock. Alternating rounds in one process, medians printed.
@@ -17,9 +17,10 @@ from pathlib import Path
 
 import keras
 
-from zoo import checkpoints, registry, runs
 from zoo.config import TrainConfig
-from zoo.data import reference_info
+from zoo.data.datasets import reference_info
+from zoo.models import registry
+from zoo.runs import checkpoints, rundir
 from zoo.tasks import get_task
 
 
@@ -61,14 +62,14 @@ def main() -> None:
                 model, root / "ckpt", i + 1
             ),
             "resume state, Keras BackupAndRestore": keras_save,
-            "run.json, atomic": lambda i: runs.write_json(root / "run.json", record),
+            "run.json, atomic": lambda i: rundir.write_json(root / "run.json", record),
             "run.json, plain write": lambda i: (root / "plain.json").write_text(
                 json.dumps(record, indent=2)
             ),
         }
 
         def lock(i):
-            lock = runs.RunLock(root / ".lock")
+            lock = rundir.RunLock(root / ".lock")
             lock.acquire("bench")
             lock.release()
 

@@ -16,10 +16,11 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from zoo import data, pipelines, registry
 from zoo.benchmark import EpochTimer, alternate
 from zoo.config import TrainConfig
-from zoo.preprocess import fit_vectorizer
+from zoo.data import datasets, pipelines
+from zoo.data.preprocess import fit_vectorizer
+from zoo.models import registry
 from zoo.tasks import get_task
 
 
@@ -40,8 +41,8 @@ def main() -> None:
         batch_size=args.batch_size,
         epochs=args.rounds + 1,
     )
-    builder = data.get_builder("imdb_reviews", args.data_dir)
-    info = data.inspect("imdb_reviews", args.data_dir, builder=builder)
+    builder = datasets.get_builder("imdb_reviews", args.data_dir)
+    info = datasets.inspect("imdb_reviews", args.data_dir, builder=builder)
     raw = pipelines.load_split(builder, info, "train", role="train", smoke=False, seed=0)
     raw = raw.take(args.examples).cache()
     vec = fit_vectorizer(

@@ -78,13 +78,15 @@ def zoo_side(data_dir: str, epochs: int, values: dict) -> None:
     in memory after its first pass, as the seed holds its test arrays)."""
     import keras
 
-    from zoo import api, data, evaluation, pipelines, preprocess
+    from zoo import api
+    from zoo.data import datasets, pipelines, preprocess
     from zoo.tasks import get_task
+    from zoo.training import evaluation
 
     flags = {"data_dir": data_dir, "epochs": epochs, **values}
     config = api.resolve_train_config("cnn", "cifar10", flags=flags)
-    info = data.inspect("cifar10", data_dir)
-    builder = data.get_builder("cifar10", data_dir)
+    info = datasets.inspect("cifar10", data_dir)
+    builder = datasets.get_builder("cifar10", data_dir)
     test = pipelines.make_pipeline(
         pipelines.load_split(builder, info, "test", role="test", smoke=False, seed=0).cache(), info,
         batch_size=256, preprocess=preprocess.prepare_images,
@@ -115,13 +117,16 @@ def numpy_side(data_dir: str, epochs: int, values: dict) -> None:
     import numpy as np
     import tensorflow_datasets as tfds
 
-    from zoo import api, data, distribute, registry
+    from zoo import api
+    from zoo.data import datasets
+    from zoo.models import registry
     from zoo.tasks import get_task
+    from zoo.training import distribute
 
     config = api.resolve_train_config(
         "cnn", "cifar10", flags={"data_dir": data_dir, "epochs": epochs, **values}
     )
-    info = data.inspect("cifar10", data_dir)
+    info = datasets.inspect("cifar10", data_dir)
     (x, y), (xt, yt) = tfds.as_numpy(
         tfds.load("cifar10", split=[info.train_split, "test"], batch_size=-1,
                   as_supervised=True, data_dir=data_dir)

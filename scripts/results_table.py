@@ -19,11 +19,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from zoo import run_table  # noqa: E402
+from zoo.runs import table
 
 CSV = ROOT / "results" / "results.csv"
 README = ROOT / "README.md"
-COLUMNS = (*run_table.RESULT_COLUMNS, "notes")
+COLUMNS = (*table.RESULT_COLUMNS, "notes")
 SHOWN = ("model", "dataset", "epochs", "test_accuracy", "best_val_accuracy", "wall_time_s",
          "examples_per_s", "precision", "notes", "command")  # fmt: skip
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -36,7 +36,7 @@ def read_rows() -> list[dict]:
 
 
 def readme_block(rows: list[dict]) -> str:
-    return f"{START}\n{run_table.to_markdown(rows, SHOWN)}{END}"
+    return f"{START}\n{table.to_markdown(rows, SHOWN)}{END}"
 
 
 def current_block() -> str:
@@ -49,13 +49,13 @@ def add(paths: list[str], note: str | None) -> None:
     rows = {r["run"]: r for r in read_rows()}
     for path in paths:
         run = Path(path)
-        found = run_table.result_rows(run.parent, run.name)
+        found = table.result_rows(run.parent, run.name)
         if not found:
             raise SystemExit(f"{path}: not a finished classification run")
         old = rows.get(run.name, {}).get("notes", "")
         rows[run.name] = {**found[0], "notes": old if note is None else note}
     CSV.parent.mkdir(exist_ok=True)
-    CSV.write_text(run_table.to_csv(list(rows.values()), COLUMNS))
+    CSV.write_text(table.to_csv(list(rows.values()), COLUMNS))
     print(f"{CSV}: {len(rows)} rows")
 
 
@@ -64,7 +64,7 @@ def remove(names: list[str]) -> None:
     for name in names:
         if rows.pop(Path(name).name, None) is None:
             raise SystemExit(f"{name}: no such row in {CSV}")
-    CSV.write_text(run_table.to_csv(list(rows.values()), COLUMNS))
+    CSV.write_text(table.to_csv(list(rows.values()), COLUMNS))
     print(f"{CSV}: {len(rows)} rows")
 
 

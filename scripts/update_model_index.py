@@ -1,4 +1,4 @@
-"""Rebuild zoo/model_index.py, the table `zoo models` lists from, by building every registered
+"""Rebuild zoo/models/index.py, the table `zoo models` lists from, by building every registered
 variant on the reference input (parameters, FLOPs per example). Run it after adding or changing
 a variant; tests/test_registry.py fails until the table matches the registry.
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import pprint
 from pathlib import Path
 
-from zoo import registry
 from zoo.model_info import index_row
+from zoo.models import registry
 
 HEADER = '''"""The registered variants as a table: what `zoo models` lists without importing Keras or
 building a model (timm's list_models answers at once the same way). Parameters and FLOPs per
@@ -28,7 +28,7 @@ checks each row.
 def main() -> None:
     rows = {spec.name: index_row(spec) for spec in registry.list_models()}
     body = pprint.pformat(rows, width=99, sort_dicts=True)
-    path = Path(__file__).resolve().parent.parent / "zoo" / "model_index.py"
+    path = Path(__file__).resolve().parent.parent / "zoo" / "models" / "index.py"
     path.write_text(f"{HEADER}VARIANTS = {body}\n")
     print(f"wrote {len(rows)} variants to {path}")
 

@@ -136,7 +136,7 @@ def test_frontend_masks_only_while_training():
 
 
 def test_clip_length_shift_and_wav_decoding():
-    from zoo import preprocess
+    from zoo.data import preprocess
 
     wave = tf.constant(np.arange(10, dtype=np.int16))
     assert preprocess.fit_length(wave, 4).numpy().tolist() == [3, 4, 5, 6]  # the centre
@@ -160,7 +160,7 @@ def test_clip_length_shift_and_wav_decoding():
 
 
 def test_datasets_without_test_split_hold_out_a_disjoint_test_portion():
-    from zoo.data import _choose_splits
+    from zoo.data.datasets import _choose_splits
 
     notes = []
     train, val, test = _choose_splits({"train": 2500}, 0.1, notes)
@@ -171,8 +171,8 @@ def test_datasets_without_test_split_hold_out_a_disjoint_test_portion():
 def test_an_example_does_not_depend_on_its_batch():
     """Serving one clip or a batch, the front end gives each clip the same features (Keras's
     MelSpectrogram clips at the batch maximum unless top_db is None)."""
-    from zoo import registry
-    from zoo.data import DatasetInfo
+    from zoo.data.datasets import DatasetInfo
+    from zoo.models import registry
 
     info = DatasetInfo(
         "t", "audio", "audio", "label", 3, ("a", "b", "c"), (4000,), sample_rate=8000

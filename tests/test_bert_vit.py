@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from helpers import PROJECT, assert_one_line_error, smoke_args, tiny_image, zoo, zoo_json
 
-from zoo import data, pipelines, preprocess
+from zoo.data import datasets, pipelines, preprocess
 from zoo.export.serving import encode_png, load_saved_model
 from zoo.tasks.masked_lm import mask_tokens
 
@@ -159,9 +159,9 @@ def test_sentence_pairs_train_eval_export_serve_predict(workdir):
             "export", str(run), "--format", "tflite", "--quantize", "none", "--eval-examples", "8"
         )
         assert lite["agreement"] == 1.0
-        info = data.inspect("glue/mrpc", "tfds")
+        info = datasets.inspect("glue/mrpc", "tfds")
         texts = pipelines.load_texts(
-            data.get_builder("glue/mrpc", "tfds"), info, "train", smoke=False
+            datasets.get_builder("glue/mrpc", "tfds"), info, "train", smoke=False
         )
         words = {t.split()[0] for t in texts.as_numpy_iterator()}  # pretraining reads both
         assert (
@@ -243,11 +243,12 @@ def test_mean_pooling_averages_real_tokens_only(family):
 
     import keras
 
-    from zoo import data, registry
+    from zoo.data import datasets
     from zoo.errors import ZooError
+    from zoo.models import registry
 
     name, first = ("bert_tiny", "cls") if family == "bert" else ("transformer", "first")
-    info = dataclasses.replace(data.reference_info("text"), input_shape=(12,), vocab_size=50)
+    info = dataclasses.replace(datasets.reference_info("text"), input_shape=(12,), vocab_size=50)
     model = registry.create_model(name, info, {"pooling": "mean"})
     pool = model.get_layer("pool")
     sequence = pool.input[0] if isinstance(pool.input, (list, tuple)) else pool.input  # + mask

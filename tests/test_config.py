@@ -62,7 +62,7 @@ def test_value_checks():
 def test_dataset_recipe_values_sit_between_the_recipe_and_the_user(monkeypatch):
     import dataclasses
 
-    from zoo import registry
+    from zoo.models import registry
 
     spec = registry.get_spec("cnn")
     values = {"cifar10": {"augment": "flip", "epochs": 3}}

@@ -190,9 +190,9 @@ def test_dangling_symlink_as_run_name(here):
 
 
 def test_disk_full_error_number_is_named():
-    from zoo import runs
+    from zoo.runs import rundir
 
-    error = runs.disk_error(Path("x"), OSError(errno.ENOSPC, "No space left on device"))
+    error = rundir.disk_error(Path("x"), OSError(errno.ENOSPC, "No space left on device"))
     assert "is the disk full?" in str(error)
 
 

@@ -2,22 +2,22 @@
 
 import pytest
 
-from zoo import catalog, data
+from zoo.data import catalog, datasets
 from zoo.errors import ZooError
 
 
 def test_image_datasets_from_metadata(tmp_path):
-    info = data.inspect("cifar10", str(tmp_path))
+    info = datasets.inspect("cifar10", str(tmp_path))
     assert (info.modality, info.input_key, info.label_key) == ("image", "image", "label")
     assert info.num_classes == 10 and len(info.label_names) == 10  # names come with the data
     assert info.input_shape == (32, 32, 3)
-    gray = data.inspect("mnist", str(tmp_path), image_size=32)
+    gray = datasets.inspect("mnist", str(tmp_path), image_size=32)
     assert gray.input_shape == (32, 32, 1)
     assert not list(tmp_path.iterdir()), "inspect must not download or write anything"
 
 
 def test_text_dataset_keys(tmp_path):
-    info = data.inspect("ag_news_subset", str(tmp_path))
+    info = datasets.inspect("ag_news_subset", str(tmp_path))
     assert (info.modality, info.input_key) == ("text", "description")
     assert info.num_classes == 4
 
@@ -31,7 +31,7 @@ def test_text_dataset_keys(tmp_path):
 )
 def test_refuses_other_tasks(name, needle, tmp_path):
     with pytest.raises(ZooError, match=needle):
-        data.inspect(name, str(tmp_path))
+        datasets.inspect(name, str(tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -39,36 +39,36 @@ def test_refuses_other_tasks(name, needle, tmp_path):
     [("glue/mrpc", "sentence1", "sentence2"), ("glue/mnli", "premise", "hypothesis")],
 )
 def test_sentence_pair_datasets_keep_their_text_order(name, first, second, tmp_path):
-    info = data.inspect(name, str(tmp_path))
+    info = datasets.inspect(name, str(tmp_path))
     assert (info.modality, info.input_key, info.pair_key) == ("text", first, second)
     assert catalog.describe(name, str(tmp_path))["input"] == f"{first}, {second}"
-    single = data.inspect("imdb_reviews", str(tmp_path))
+    single = datasets.inspect("imdb_reviews", str(tmp_path))
     assert single.pair_key == ""
 
 
 def test_unknown_dataset_suggests(tmp_path):
     with pytest.raises(ZooError, match="did you mean mnist"):
-        data.inspect("mnsit", str(tmp_path))
+        datasets.inspect("mnsit", str(tmp_path))
 
 
 def test_validation_carved_from_train_when_missing():
     notes = []
-    assert data._choose_splits({"train": 1000, "test": 10}, 0.1, notes) == (
+    assert datasets._choose_splits({"train": 1000, "test": 10}, 0.1, notes) == (
         "train[:900]",
         "train[900:]",
         "test",
     )
     assert notes
-    assert data._choose_splits({"train": 5, "validation": 2, "test": 1}, 0.1, []) == (
+    assert datasets._choose_splits({"train": 5, "validation": 2, "test": 1}, 0.1, []) == (
         "train",
         "validation",
         "test",
     )
-    assert data._choose_splits({}, 0.2, []) == ("train[:80%]", "train[80%:]", "test")
+    assert datasets._choose_splits({}, 0.2, []) == ("train[:80%]", "train[80%:]", "test")
 
 
 def test_variable_size_images_default_to_224(tmp_path):
-    info = data.inspect("imagenette", str(tmp_path))
+    info = datasets.inspect("imagenette", str(tmp_path))
     assert info.input_shape == (224, 224, 3) and info.notes
 
 
@@ -81,7 +81,7 @@ def test_counting_pass_caches_a_split_that_fits(cache, bound, reads_after):
     bound) would not fit in memory."""
     import tensorflow as tf
 
-    from zoo import pipelines
+    from zoo.data import pipelines
 
     reads = []
 
@@ -92,7 +92,7 @@ def test_counting_pass_caches_a_split_that_fits(cache, bound, reads_after):
 
     spec = (tf.TensorSpec([2], tf.int32), tf.TensorSpec([], tf.int32))
     ds = tf.data.Dataset.from_generator(examples, output_signature=spec).filter(lambda x, y: y >= 0)
-    info = data.inspect("cifar10", None)
+    info = datasets.inspect("cifar10", None)
     ds, n = pipelines.counted(ds, info, bound=bound, cache=cache)
     assert n == 5 and int(ds.cardinality()) == 5  # known to Keras, despite the filter
     assert [int(y) for _, y in ds] == [0, 1, 0, 1, 0]
@@ -105,7 +105,7 @@ def test_augmentation_draws_a_window_and_a_flip_for_each_image():
     import numpy as np
     import tensorflow as tf
 
-    from zoo import preprocess
+    from zoo.data import preprocess
 
     image = (np.arange(64, dtype=np.uint8) + 1).reshape(8, 8, 1)  # no zeros: padding shows
     batch = tf.constant(np.repeat(image[None], 64, axis=0))
@@ -142,9 +142,9 @@ def test_a_resumed_epoch_sees_the_augmented_batches_an_uninterrupted_run_sees():
     import numpy as np
     import tensorflow as tf
 
-    from zoo import pipelines
+    from zoo.data import pipelines
 
-    info = data.inspect("cifar10", None)
+    info = datasets.inspect("cifar10", None)
     images = np.random.RandomState(0).randint(0, 256, (40, 32, 32, 3)).astype(np.uint8)
     raw = tf.data.Dataset.from_tensor_slices((images, np.arange(40) % 10))
 

@@ -169,7 +169,7 @@ def test_progress_lines_in_logs():
 
     from rich.console import Console
 
-    from zoo.progress import RichProgress
+    from zoo.runs.progress import RichProgress
 
     now = [0.0]
     out = io.StringIO()

@@ -188,7 +188,7 @@ def test_strategy_errors(args, needle, mock_tfds, workdir, monkeypatch):
 
 
 def test_mixed_precision_smoke(mock_tfds, workdir, monkeypatch):
-    from zoo import distribute
+    from zoo.training import distribute
 
     # On a CPU without bf16 instructions the run says that bf16 is emulated there.
     monkeypatch.setattr(distribute, "cpu_has_bf16_matmul", lambda: False)
@@ -231,7 +231,7 @@ class _FakeTPUStrategy:  # resolve_precision only looks at the strategy's type n
     ],
 )
 def test_auto_precision_follows_the_hardware(amx, gpu, strategy, modality, expected, monkeypatch):
-    from zoo import distribute
+    from zoo.training import distribute
 
     monkeypatch.setattr(distribute, "cpu_has_bf16_matmul", lambda: amx)
     monkeypatch.setattr(distribute, "_gpu_capability", lambda: gpu)
@@ -253,7 +253,7 @@ def test_auto_precision_follows_the_hardware(amx, gpu, strategy, modality, expec
 def test_bf16_on_a_cpu_without_bf16_instructions_is_noted(
     policy, bf16_cpu, gpu, strategy, noted, monkeypatch
 ):
-    from zoo import distribute
+    from zoo.training import distribute
 
     monkeypatch.setattr(distribute, "cpu_has_bf16_matmul", lambda: bf16_cpu)
     monkeypatch.setattr(distribute, "_devices", lambda kind: ["/gpu:0"] if gpu else [])
@@ -262,7 +262,7 @@ def test_bf16_on_a_cpu_without_bf16_instructions_is_noted(
 
 @pytest.mark.parametrize("amx,expected", [(True, "mixed_bfloat16"), (False, "float32")])
 def test_auto_precision_is_reported_per_run(amx, expected, mock_tfds, workdir, monkeypatch):
-    from zoo import distribute
+    from zoo.training import distribute
 
     monkeypatch.setattr(distribute, "cpu_has_bf16_matmul", lambda: amx)
     zoo_json("train", "cnn", "-d", "mnist", "--smoke", "--data-dir", "tfds", "--run-name", "r")
@@ -280,7 +280,7 @@ def test_auto_precision_is_reported_per_run(amx, expected, mock_tfds, workdir, m
     ],
 )
 def test_bf16_matmul_cpus_are_read_from_cpuinfo(flags, expected, tmp_path):
-    from zoo import distribute
+    from zoo.training import distribute
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
@@ -293,7 +293,7 @@ def test_a_resumed_run_keeps_the_precision_auto_picked_at_its_start(
 ):
     """Moved to (or upgraded onto) a bf16 CPU mid-run, a resume does not switch precision:
     it would no longer see what an uninterrupted run sees."""
-    from zoo import distribute
+    from zoo.training import distribute
 
     monkeypatch.setattr(distribute, "cpu_has_bf16_matmul", lambda: False)
     args = ("train", "cnn", "-d", "mnist", "--smoke", "--data-dir", "tfds", "--run-name", "r")

@@ -84,7 +84,7 @@ def test_train_eval_export_serve_predict(dataset, shape, mock_tfds, workdir):
 
 
 def test_flip_tta_averages_each_image_with_its_left_right_mirror():
-    from zoo.evaluation import with_flips
+    from zoo.training.evaluation import with_flips
 
     images = tf.constant(np.arange(2 * 3 * 4).reshape(2, 3, 4, 1), tf.uint8)
     # A "model" that reads the top-left and top-right pixels: a mirror swaps them.
@@ -126,7 +126,7 @@ def test_rerunning_an_interrupted_run_resumes_it(mock_tfds, workdir):
 def test_a_resumed_run_keeps_the_architecture_it_began_with(mock_tfds, workdir):
     """run.json records the whole architecture; a run from before it did resumes, and reproduces,
     with the defaults of its time (ResNetConfig.BEFORE: TF's "same" stride-2 padding)."""
-    from zoo import run_table
+    from zoo.runs import table
 
     for name, older in (("new", False), ("old", True)):
         args = ("train", "resnet20", "-d", "cifar10", "--smoke", "--epochs", "2",
@@ -149,7 +149,7 @@ def test_a_resumed_run_keeps_the_architecture_it_began_with(mock_tfds, workdir):
         began = json.loads((run / "run.json").read_text())["architecture"]
         assert began["stride_padding"] == ("same" if older else "symmetric")
 
-    commands = {r["run"]: r["command"] for r in run_table.result_rows(workdir / "runs")}
+    commands = {r["run"]: r["command"] for r in table.result_rows(workdir / "runs")}
     assert commands["old"].endswith("--set model.depth=8 --set model.stride_padding=same")
     assert commands["new"].endswith("--set model.depth=8"), commands["new"]
 
@@ -157,7 +157,7 @@ def test_a_resumed_run_keeps_the_architecture_it_began_with(mock_tfds, workdir):
 def test_a_fine_tune_builds_its_source_runs_architecture(mock_tfds, workdir):
     """--init-from a run of the same model builds the net the weights were trained in where the
     new run leaves today's defaults (here: a source with TF's stride-2 padding); --set wins."""
-    from zoo import run_table
+    from zoo.runs import table
 
     def train(name, *extra):
         return zoo("train", "resnet20", "-d", "cifar10", "--smoke", "--set", "model.depth=8",
@@ -177,5 +177,5 @@ def test_a_fine_tune_builds_its_source_runs_architecture(mock_tfds, workdir):
     assert record["architecture"]["stride_padding"] == "same"
     train("mine", "--init-from", "src", "--set", "model.stride_padding=symmetric")
     assert "stage2_block1_pad" in layers("mine")
-    commands = {r["run"]: r["command"] for r in run_table.result_rows(workdir / "runs")}
+    commands = {r["run"]: r["command"] for r in table.result_rows(workdir / "runs")}
     assert "--set model.stride_padding=same" in commands["ft"], commands["ft"]

@@ -61,7 +61,7 @@ def test_vocabulary_comes_from_the_training_split_only(workdir):
     assert "testonlyword" not in vocab
 
     # The exported model answers like the Keras model fed the run's own tokenizer.
-    from zoo.preprocess import load_vectorizer
+    from zoo.data.preprocess import load_vectorizer
 
     vec = load_vectorizer(run / "preprocessor")
     model = keras.saving.load_model(run / "model.keras", compile=False)
@@ -79,7 +79,7 @@ def test_vocabulary_comes_from_the_training_split_only(workdir):
 
 
 def test_unlabeled_test_split_is_never_evaluated():
-    from zoo.data import _choose_splits
+    from zoo.data.datasets import _choose_splits
 
     notes = []
     train, val, test = _choose_splits(

@@ -91,14 +91,14 @@ def test_full_disk_is_one_line(trained, monkeypatch):
     """Writing JSON on a full disk gives the clear error, and leaves no temporary file."""
     import errno
 
-    from zoo import runs
+    from zoo.runs import rundir
 
     def full(self, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Path, "write_text", full)
-    with pytest.raises(runs.ZooError, match="disk full"):
-        runs.write_json(trained / "x.json", {"a": 1})
+    with pytest.raises(rundir.ZooError, match="disk full"):
+        rundir.write_json(trained / "x.json", {"a": 1})
     assert not list(trained.glob("x.json*"))
 
 

@@ -4,7 +4,7 @@ sees."""
 
 import pytest
 
-from zoo import data, pipelines
+from zoo.data import datasets, pipelines
 
 
 @pytest.mark.parametrize(
@@ -31,7 +31,7 @@ def test_epochs_end_where_their_data_ends(examples, asked):
     import numpy as np
     import tensorflow as tf
 
-    info = data.inspect("mnist", None)
+    info = datasets.inspect("mnist", None)
     images = np.arange(examples, dtype=np.uint8).reshape(-1, 1, 1, 1) * np.ones(
         (1, 28, 28, 1), np.uint8
     )

@@ -94,7 +94,7 @@ def _randomize(model, seed: int) -> None:
 
 
 def _info(modality: str, shape, vocab_size: int | None = None):
-    from zoo.data import DatasetInfo
+    from zoo.data.datasets import DatasetInfo
 
     return DatasetInfo(
         name="test", modality=modality, input_key="x", label_key="label", num_classes=3,
@@ -105,18 +105,20 @@ def _info(modality: str, shape, vocab_size: int | None = None):
 
 def _zoo_from_preset(preset_dir: Path, family: str, shape, dataset: str):
     """The zoo model `zoo train FAMILY --init-from PRESET` builds and loads, without training."""
-    from zoo import hub, recipes, registry
+    from zoo.models import registry
+    from zoo.training import presets, recipes
 
     config = recipes.resolve(family, dataset, flags={"init_from": str(preset_dir)})
     modality = "text" if family == "bert" else "image"
     info = _info(modality, shape, len(VOCAB) if family == "bert" else None)
     model = registry.create_model(config.model, info, config.model_config)
-    loaded = hub.load_weights(model, hub.resolve(str(preset_dir)))
+    loaded = presets.load_weights(model, presets.resolve(str(preset_dir)))
     return config, model, loaded
 
 
 def test_bert_backbone_equals_keras_hub(tmp_path):
-    from zoo import hub, preprocess
+    from zoo.data import preprocess
+    from zoo.training import presets
 
     preset = _bert_preset(tmp_path / "bert")
     config, model, loaded = _zoo_from_preset(preset, "bert", (24,), "imdb_reviews")
@@ -126,19 +128,19 @@ def test_bert_backbone_equals_keras_hub(tmp_path):
     reference = keras_hub.models.BertBackbone.from_preset(str(preset))
     assert loaded == len(reference.weights)  # every backbone weight, the pooler included
 
-    encoder = preprocess.load_text_encoder(hub.resolve(str(preset)).preprocessor_dir, 24)
+    encoder = preprocess.load_text_encoder(presets.resolve(str(preset)).preprocessor_dir, 24)
     tokens = encoder(tf.constant(TEXTS)).numpy()
     assert (tokens[:, 0] == 5).all() and (tokens == 6).any() and (tokens == 0).any()
-    ours = hub.backbone_outputs(model, "bert")(tokens)
-    theirs = reference(hub.hub_inputs(tokens, 6))
+    ours = presets.backbone_outputs(model, "bert")(tokens)
+    theirs = reference(presets.hub_inputs(tokens, 6))
     for key in ("sequence_output", "pooled_output"):
         np.testing.assert_allclose(ours[key], theirs[key], atol=TOL, rtol=0, err_msg=key)
     # Sentence pairs: segment 1 after the first [SEP], as KerasHub's packer gives them.
     pairs = encoder(tf.constant([["hello world", "the film"], ["great", "awful!"]])).numpy()
-    inputs = hub.hub_inputs(pairs, 6)
+    inputs = presets.hub_inputs(pairs, 6)
     assert inputs["segment_ids"].max() == 1
     np.testing.assert_allclose(
-        hub.backbone_outputs(model, "bert")(pairs)["sequence_output"],
+        presets.backbone_outputs(model, "bert")(pairs)["sequence_output"],
         reference(inputs)["sequence_output"],
         atol=TOL,
         rtol=0,
@@ -156,11 +158,12 @@ def test_bert_backbone_equals_keras_hub(tmp_path):
     ids=["uncased", "uncased-strip", "cased", "cased-strip"],
 )
 def test_wordpiece_gives_keras_hub_ids(tmp_path, options):
-    from zoo import hub, preprocess
+    from zoo.data import preprocess
+    from zoo.training import presets
 
     preset = _bert_preset(tmp_path / "bert", **options)
     reference = keras_hub.models.BertTokenizer.from_preset(str(preset))
-    encoder = preprocess.load_text_encoder(hub.resolve(str(preset)).preprocessor_dir, 64)
+    encoder = preprocess.load_text_encoder(presets.resolve(str(preset)).preprocessor_dir, 64)
     ours = encoder.tokenize(tf.constant(TEXTS)).to_list()
     theirs = _ids(reference(tf.constant(TEXTS)))
     assert ours == theirs
@@ -168,7 +171,7 @@ def test_wordpiece_gives_keras_hub_ids(tmp_path, options):
 
 
 def test_vit_backbone_equals_keras_hub_and_adapts(tmp_path):
-    from zoo import hub
+    from zoo.training import presets
 
     preset = _vit_preset(tmp_path / "vit")
     reference = keras_hub.models.ViTBackbone.from_preset(str(preset))
@@ -176,14 +179,14 @@ def test_vit_backbone_equals_keras_hub_and_adapts(tmp_path):
     assert config.image_size == 16 and config.model_config["patch_size"] == 4
     assert loaded == len(reference.weights)
     pixels = np.random.default_rng(1).random((3, 16, 16, 3), dtype="float32")  # [0, 1]
-    ours = hub.backbone_outputs(model, "vit")(pixels)["sequence_output"]
+    ours = presets.backbone_outputs(model, "vit")(pixels)["sequence_output"]
     theirs = reference(pixels * 2.0 - 1.0)  # the preset's converter: [0, 255] -> [-1, 1]
     np.testing.assert_allclose(ours, theirs, atol=TOL, rtol=0)
 
     # Grey images: the kernel summed over channels answers as for the RGB image of equal
     # channels.
     _, grey, _ = _zoo_from_preset(preset, "vit", (16, 16, 1), "mnist")
-    ours = hub.backbone_outputs(grey, "vit")(pixels[..., :1])["sequence_output"]
+    ours = presets.backbone_outputs(grey, "vit")(pixels[..., :1])["sequence_output"]
     theirs = reference(np.repeat(pixels[..., :1], 3, -1) * 2.0 - 1.0)
     np.testing.assert_allclose(ours, theirs, atol=TOL, rtol=0)
 
@@ -193,15 +196,16 @@ def test_vit_backbone_equals_keras_hub_and_adapts(tmp_path):
     resized = bigger.get_layer("position_embedding").weights[0].numpy()
     assert resized.shape == (1 + 36, 16)
     np.testing.assert_allclose(resized[0], table.numpy()[0], atol=0)
-    corner = hub.adapt_position_embedding(table.numpy(), (4, 4), (4, 4))
+    corner = presets.adapt_position_embedding(table.numpy(), (4, 4), (4, 4))
     np.testing.assert_array_equal(corner, table.numpy())  # same grid: untouched
 
 
 def test_preset_names_are_keras_hub_presets():
-    from zoo import hub, registry
+    from zoo.models import registry
+    from zoo.training import presets
 
     known = set(keras_hub.models.Backbone.presets)
-    for variant, names in hub.PRESETS.items():
+    for variant, names in presets.PRESETS.items():
         registry.get_spec(variant)
         assert set(names) <= known, set(names) - known
     rows = {r["name"]: r for r in zoo_json("models")}
@@ -213,7 +217,7 @@ def test_preset_names_are_keras_hub_presets():
 def test_train_bert_from_preset_export_serve_and_share(tmp_path, mock_tfds, workdir):
     """zoo train bert --init-from PRESET on mocked IMDB, eval, SavedModel export and serving,
     then the run back as a KerasHub preset that KerasHub loads with equal outputs."""
-    from zoo import hub
+    from zoo.training import presets
 
     preset = _bert_preset(tmp_path / "bert-preset")
     summary = zoo_json(
@@ -238,16 +242,16 @@ def test_train_bert_from_preset_export_serve_and_share(tmp_path, mock_tfds, work
     assert max(shared["max_abs_diff"].values()) < TOL
     backbone = keras_hub.models.BertBackbone.from_preset(shared["preset"])
     tokenizer = keras_hub.models.BertTokenizer.from_preset(shared["preset"])
-    from zoo.runs import open_run
-    from zoo.targets import as_float32, load_keras_model
+    from zoo.export.loading import as_float32, load_keras_model
+    from zoo.runs.rundir import open_run
 
     model = as_float32(load_keras_model(open_run(run)))  # bf16-trained on bf16 CPUs
-    from zoo import preprocess
+    from zoo.data import preprocess
 
     encoder = preprocess.load_text_encoder(run / "preprocessor")
     tokens = encoder(tf.constant(TEXTS)).numpy()
-    ours = hub.backbone_outputs(model, "bert")(tokens)
-    theirs = backbone(hub.hub_inputs(tokens, encoder.sep_id))
+    ours = presets.backbone_outputs(model, "bert")(tokens)
+    theirs = backbone(presets.hub_inputs(tokens, encoder.sep_id))
     for key in ("sequence_output", "pooled_output"):
         np.testing.assert_allclose(ours[key], theirs[key], atol=TOL, rtol=0, err_msg=key)
     assert _ids(tokenizer(tf.constant(TEXTS))) == encoder.tokenize(tf.constant(TEXTS)).to_list()
@@ -272,7 +276,7 @@ def test_pretrain_from_preset_masks_its_special_tokens(tmp_path, mock_tfds, work
 
 
 def test_train_vit_from_preset_export_serve_and_share(tmp_path, mock_tfds, workdir):
-    from zoo import hub
+    from zoo.training import presets
 
     preset = _vit_preset(tmp_path / "vit-preset")
     summary = zoo_json(
@@ -291,12 +295,12 @@ def test_train_vit_from_preset_export_serve_and_share(tmp_path, mock_tfds, workd
     assert shared["max_abs_diff"]["sequence_output"] < TOL
     backbone = keras_hub.models.ViTBackbone.from_preset(shared["preset"])
     converter = keras_hub.layers.ImageConverter.from_preset(shared["preset"])
-    from zoo.runs import open_run
-    from zoo.targets import as_float32, load_keras_model
+    from zoo.export.loading import as_float32, load_keras_model
+    from zoo.runs.rundir import open_run
 
     model = as_float32(load_keras_model(open_run(run)))  # bf16-trained on bf16 CPUs
     raw = np.stack([tiny_image(16, 16, 3, seed=s) for s in range(2)]).astype("float32")
-    ours = hub.backbone_outputs(model, "vit")(raw / 255.0)["sequence_output"]
+    ours = presets.backbone_outputs(model, "vit")(raw / 255.0)["sequence_output"]
     np.testing.assert_allclose(ours, backbone(converter(raw)), atol=TOL, rtol=0)
 
 

@@ -143,7 +143,7 @@ def _train_args(name: str, *extra: str) -> tuple[str, ...]:
 @contextlib.contextmanager
 def _failing_save(at_epoch: int, action):
     """Within the block, after saving epoch ``at_epoch`` call ``action(folder)``."""
-    from zoo import checkpoints
+    from zoo.runs import checkpoints
 
     original = checkpoints.save
 
@@ -225,7 +225,7 @@ def test_non_finite_and_out_of_range_training_values(flag, value, needle, workdi
 
 
 def test_non_finite_loss_stops_the_run_naming_epoch_and_step(mock_tfds, workdir, monkeypatch):
-    from zoo import pipelines
+    from zoo.data import pipelines
 
     original = pipelines.make_pipeline
 
@@ -246,7 +246,7 @@ def test_spoiled_weights_are_never_saved_as_finished(mock_tfds, workdir, monkeyp
     weights; the finish refuses to save such a model."""
     import tensorflow as tf
 
-    from zoo import preprocess
+    from zoo.data import preprocess
 
     monkeypatch.setattr(
         preprocess, "prepare_images", lambda images: tf.cast(images, tf.float32) * np.nan
@@ -260,21 +260,22 @@ def test_spoiled_weights_are_never_saved_as_finished(mock_tfds, workdir, monkeyp
 def test_non_finite_validation_loss_and_weights_are_refused(mock_tfds, workdir):
     import keras
 
-    from zoo import callbacks, runs, targets
     from zoo.errors import ZooError
-    from zoo.interrupts import StopRequest
+    from zoo.export import loading
+    from zoo.runs import callbacks, rundir
+    from zoo.runs.interrupts import StopRequest
 
-    run = runs.Run(workdir)
+    run = rundir.Run(workdir)
     guard = callbacks.Guard(run, StopRequest())
     with pytest.raises(ZooError, match="validation loss is nan after epoch 3"):
         guard.on_epoch_end(2, {"loss": 0.5, "val_loss": float("nan")})
     guard.on_epoch_end(2, {"loss": 0.5, "val_loss": 0.7})  # finite: no error
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    targets.check_finite(model, f"run {run.name}")
+    loading.check_finite(model, f"run {run.name}")
     model.layers[0].kernel.assign(np.full((3, 2), np.inf, np.float32))
     with pytest.raises(ZooError, match="non-finite weights"):
-        targets.check_finite(model, f"run {run.name}")
+        loading.check_finite(model, f"run {run.name}")
 
     # A finished run whose model.keras holds NaN weights is never exported.
     zoo(*_train_args("ok"))

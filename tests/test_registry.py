@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo import registry
-from zoo.data import DatasetInfo
+from zoo.data.datasets import DatasetInfo
 from zoo.errors import ZooError
 from zoo.export.serving import ServingModule, signature_inputs
+from zoo.models import registry
 
 ALL = [s.name for s in registry.list_models()]
 # The largest variants keep their width but lose depth here, to stay fast (their full sizes are
@@ -77,11 +77,11 @@ def test_variant_exports_and_reloads(name, tmp_path):
     model = registry.create_model(name, info, REDUCED.get(name))
     vec = None
     if spec.tokenizer == "wordpiece":
-        from zoo.preprocess import SPECIAL_TOKENS, WordPiece
+        from zoo.data.preprocess import SPECIAL_TOKENS, WordPiece
 
         vec = WordPiece([*SPECIAL_TOKENS, *(f"w{i}" for i in range(40))], 12)
     elif spec.modality == "text":
-        from zoo.preprocess import make_vectorizer
+        from zoo.data.preprocess import make_vectorizer
 
         vec = make_vectorizer(50, 12, "lower", [f"w{i}" for i in range(40)])
     module = ServingModule(model, info, tmp_path / "assets", {"dataset": info.to_json()}, vec)
@@ -110,11 +110,11 @@ def test_variant_exports_and_reloads(name, tmp_path):
 
 
 def test_model_index_matches_the_registry():
-    """`zoo models` lists from zoo/model_index.py without building anything; this builds every
+    """`zoo models` lists from zoo/models/index.py without building anything; this builds every
     variant on the reference input and checks its row (python scripts/update_model_index.py
     rebuilds the table)."""
-    from zoo.model_index import VARIANTS
     from zoo.model_info import index_row
+    from zoo.models.index import VARIANTS
 
     specs = registry.list_models()
     assert sorted(VARIANTS) == sorted(s.name for s in specs)
@@ -125,7 +125,7 @@ def test_model_index_matches_the_registry():
 def test_recurrent_loops_are_counted_in_the_flops():
     """The profiler does not look inside a recurrent loop; the kernels' matmuls (2 per
     multiply-add) and bias adds are counted at each of the 256 steps, both ways for bilstm."""
-    from zoo.data import reference_info
+    from zoo.data.datasets import reference_info
     from zoo.model_info import flops, recurrent_flops
 
     info = reference_info("text")  # 256 tokens, Embedding 128 -> 64 units
@@ -160,7 +160,7 @@ def test_unknown_model_suggests():
 
 
 def test_published_sizes():
-    from zoo.data import reference_info
+    from zoo.data.datasets import reference_info
 
     cnn = registry.create_model("cnn", reference_info("image"))
     assert cnn.count_params() == 122_570  # the TensorFlow tutorial's number

@@ -10,7 +10,7 @@ import sys
 
 from helpers import PROJECT, train_smoke, zoo
 
-from zoo import registry
+from zoo.models import registry
 
 
 def test_runs_format_csv_and_markdown(mock_tfds, workdir):

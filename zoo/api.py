@@ -1,8 +1,8 @@
 """The library's public calls; every CLI command is one of these.
 
 Each call is a few lines handing over to the module that does the work: ``zoo.model_info``,
-``zoo.engine`` (training), ``zoo.evaluation``, ``zoo.export.savedmodel``, ``zoo.export.tflite``,
-``zoo.targets`` (prediction), ``zoo.run_table``, ``zoo.catalog`` and ``zoo.doctor``. Nothing
+``zoo.engine`` (training), ``zoo.training.evaluation``, ``zoo.export.savedmodel``, ``zoo.export.tflite``,
+``zoo.export.loading`` (prediction), ``zoo.runs.table``, ``zoo.data.catalog`` and ``zoo.doctor``. Nothing
 heavy is imported here: TensorFlow loads inside the calls that need it.
 
 >>> from zoo import api
@@ -106,18 +106,19 @@ def resume(
     console: Console | None = None,
 ) -> dict[str, Any]:
     """Continue a run from its own config.json (``zoo resume``), whatever its task."""
-    from zoo import engine, runs
+    from zoo import engine
+    from zoo.runs import rundir
     from zoo.tasks import get_task
 
-    run = runs.Run(Path(run_dir))
-    if not run.file(runs.CONFIG).is_file():
+    run = rundir.Run(Path(run_dir))
+    if not run.file(rundir.CONFIG).is_file():
         raise ZooError(
-            f"{run_dir} is not a run directory (no {runs.CONFIG}); `zoo runs` lists runs"
+            f"{run_dir} is not a run directory (no {rundir.CONFIG}); `zoo runs` lists runs"
         )
     saved = run.config()
     if data_dir:
         saved["data_dir"] = data_dir
-    config = cfg_lib.from_dict(TrainConfig, saved, where=str(run.file(runs.CONFIG)))
+    config = cfg_lib.from_dict(TrainConfig, saved, where=str(run.file(rundir.CONFIG)))
     task = get_task(run.record().get("task", "classify"))
     return engine.train(
         task, config, run.name, run.path.parent, tpu=tpu, download=download, console=console
@@ -139,7 +140,7 @@ def resolve_train_config(
 ) -> TrainConfig:
     """The run's config: defaults < family recipe (its pretraining recipe with ``pretraining``)
     < the recipe's values for this dataset < --smoke < config file < --set < explicit flags."""
-    from zoo import recipes
+    from zoo.training import recipes
 
     return recipes.resolve(model, dataset, config_file, sets, flags, pretraining)
 
@@ -162,7 +163,7 @@ def evaluate(
     """Loss, accuracy, top-5, per-class precision/recall/F1 and confusion matrix of a target;
     with ``plot_dir``, PNG plots too (confusion matrix, and training curves for a run);
     ``tta="flip"`` averages each image's probabilities with its mirror's."""
-    from zoo.evaluation import evaluate_target
+    from zoo.training.evaluation import evaluate_target
 
     return evaluate_target(target, dataset, split, data_dir, batch_size, smoke, plot_dir, tta)
 
@@ -188,21 +189,21 @@ def export_keras_hub(
 ) -> dict[str, Any]:
     """Write ROOT/NAME/keras-hub/, a KerasHub preset of a BERT or ViT run (a fine-tuned or a
     masked-LM pretraining run), reloaded with KerasHub and compared; never overwrites."""
-    from zoo import runs
     from zoo.export.keras_hub import export_preset
+    from zoo.runs import rundir
 
-    run = runs.open_run(run_dir, classifier=False)
+    run = rundir.open_run(run_dir, classifier=False)
     name = name or run.name
-    runs.check_run_name(name)
+    rundir.check_run_name(name)
     return export_preset(run, Path(root) / name / "keras-hub")
 
 
 def predict(target: str | Path, inputs: Sequence[str], top_k: int = 5) -> list[dict[str, Any]]:
     """Top-k classes for image files (image targets) or raw strings (text targets); a
     sentence-pair target reads the strings two at a time, each pair one input."""
-    from zoo import targets
+    from zoo.export import loading
 
-    return targets.predict(target, inputs, top_k)
+    return loading.predict(target, inputs, top_k)
 
 
 def benchmark(model: str, dataset: str | None = None, *args, **kwargs) -> dict[str, Any]:
@@ -215,9 +216,9 @@ def benchmark(model: str, dataset: str | None = None, *args, **kwargs) -> dict[s
 
 def prepare_data(name: str, from_dir: str, data_dir: str | None = None) -> dict[str, Any]:
     """Prepare dataset ``name`` from files already downloaded to ``from_dir`` (no network)."""
-    from zoo import data
+    from zoo.data import datasets
 
-    info = data.prepare_offline(name, from_dir, data_dir)
+    info = datasets.prepare_offline(name, from_dir, data_dir)
     return {
         "dataset": name,
         "data_dir": data_dir,
@@ -262,50 +263,50 @@ def export_tflite(
 
 def run_row(run) -> dict[str, Any]:
     """One line of `zoo runs`: what, how far, how good."""
-    from zoo import run_table
+    from zoo.runs import table
 
-    return run_table.run_row(run)
+    return table.run_row(run)
 
 
 def list_run_rows(
     runs_dir: str | Path | None = None, pattern: str | None = None, sort: str = "started"
 ) -> list[dict[str, Any]]:
     """``run_row`` of every run under ``runs_dir`` matching ``pattern``, sorted by ``sort``
-    (one of ``zoo.run_table.RUN_SORT_KEYS``; prefix - for descending)."""
-    from zoo import run_table
+    (one of ``zoo.runs.table.RUN_SORT_KEYS``; prefix - for descending)."""
+    from zoo.runs import table
 
-    return run_table.list_run_rows(runs_dir, pattern, sort)
+    return table.list_run_rows(runs_dir, pattern, sort)
 
 
 def results_table(
     runs_dir: str | Path | None = None, pattern: str | None = None, fmt: str = "csv"
 ) -> str:
     """Finished runs as a results table (``fmt`` csv or markdown), every number from the runs."""
-    from zoo import run_table
+    from zoo.runs import table
 
-    rows = run_table.result_rows(runs_dir, pattern)
-    return run_table.to_csv(rows) if fmt == "csv" else run_table.to_markdown(rows)
+    rows = table.result_rows(runs_dir, pattern)
+    return table.to_csv(rows) if fmt == "csv" else table.to_markdown(rows)
 
 
 def show_run(path: str | Path) -> dict[str, Any]:
     """``run_row`` of one run with its config, record and metrics."""
-    from zoo import run_table
+    from zoo.runs import table
 
-    return run_table.show_run(path)
+    return table.show_run(path)
 
 
 def datasets(pattern: str | None = None, data_dir: str | None = None) -> list[dict[str, Any]]:
     """Image and text classification datasets of the TFDS catalog matching ``pattern``."""
-    from zoo import catalog
+    from zoo.data import catalog
 
     return catalog.catalog(pattern, data_dir)
 
 
 def dataset_info(name: str, data_dir: str | None = None) -> dict[str, Any]:
     """What the zoo reads from dataset ``name``, and whether (which version) it is prepared."""
-    from zoo import catalog, data
+    from zoo.data import catalog, datasets
 
-    info = data.inspect(name, data_dir)
+    info = datasets.inspect(name, data_dir)
     row = catalog.describe(name, data_dir) or {}
     return {**info.to_json(), "prepared": row.get("prepared", False), "version": row.get("version")}
 

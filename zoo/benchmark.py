@@ -19,10 +19,12 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import config as cfg_lib
-from zoo import distribute, engine, registry
-from zoo.data import reference_info
+from zoo import engine
+from zoo.data.datasets import reference_info
 from zoo.errors import ZooError
+from zoo.models import registry
 from zoo.tasks import TrainingData, get_task
+from zoo.training import distribute
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -53,7 +55,7 @@ def cifar_shaped(n: int, seed: int = 0):
     raw input of the zoo's pipelines (the benchmark scripts' data)."""
     import dataclasses
 
-    from zoo.data import reference_info
+    from zoo.data.datasets import reference_info
 
     rng = np.random.default_rng(seed)
     info = dataclasses.replace(reference_info("image"), name="cifar10-shaped")
@@ -84,13 +86,13 @@ def run(
     strategy_name: str = "auto",
 ) -> dict[str, Any]:
     """Train ``warmup + steps`` steps and predict ``steps`` batches; report medians."""
-    from zoo import data
+    from zoo.data import datasets
 
     if steps < 3 or warmup < 1:
         raise ZooError("--steps must be at least 3 and --warmup at least 1")
     spec = registry.get_spec(model_name)
     if dataset:
-        info = data.inspect(dataset, data_dir, image_size=image_size)
+        info = datasets.inspect(dataset, data_dir, image_size=image_size)
         if info.modality == "text":
             info = dataclasses.replace(info, vocab_size=spec.recipe.get("max_tokens", 20000))
         if info.modality == "audio" and info.input_shape[0] is None:  # one-second clips

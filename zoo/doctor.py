@@ -52,7 +52,7 @@ def _versions() -> list[dict[str, Any]]:
 def _devices() -> list[dict[str, Any]]:
     import tensorflow as tf
 
-    from zoo import distribute
+    from zoo.training import distribute
 
     gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
     tpus = [d.name for d in tf.config.list_logical_devices("TPU")]

@@ -24,21 +24,23 @@ from typing import Any
 
 from rich.console import Console
 
-from zoo import checkpoints, distribute, interrupts, registry, runs
 from zoo import config as cfg_lib
 from zoo.config import RuntimeConfig, TrainConfig
-from zoo.distribute import StrategyReport, restores_precision
 from zoo.errors import ZooError
-from zoo.progress import default_console
+from zoo.models import registry
+from zoo.runs import checkpoints, interrupts, rundir
+from zoo.runs.progress import default_console
 from zoo.tasks import Task, TrainingData
+from zoo.training import distribute
+from zoo.training.distribute import StrategyReport, restores_precision
 
 # What a run directory may hold before its config.json is written (a run killed while starting):
 # such a directory is started afresh; anything else in it is not the zoo's to overwrite.
 STARTING = {
-    runs.LOCK,
-    runs.DATASET,
-    runs.DISTRIBUTE,
-    runs.RUN,
+    rundir.LOCK,
+    rundir.DATASET,
+    rundir.DISTRIBUTE,
+    rundir.RUN,
     "preprocessor",
     "checkpoints",
     "logs",
@@ -117,11 +119,11 @@ def train(
     started = time.time()
     spec = registry.get_spec(config.model)
     task.check(spec)
-    name = run_name or runs.new_run_name(spec.name, config.dataset)
-    runs.check_run_name(name)
-    root = Path(runs_dir) if runs_dir else runs.default_runs_dir()
+    name = run_name or rundir.new_run_name(spec.name, config.dataset)
+    rundir.check_run_name(name)
+    root = Path(runs_dir) if runs_dir else rundir.default_runs_dir()
     work = None if distribute.is_chief_task() else distribute.worker_dir(name)
-    with runs.owned(root / name, work) as run, interrupts.handled() as stop:
+    with rundir.owned(root / name, work) as run, interrupts.handled() as stop:
         try:
             state = resume_state(run, task, config)
             run.started = started
@@ -193,7 +195,7 @@ def _phases(task, spec, config, run, state, fitting, tpu, download, console) -> 
 def _execution_plan(config, data, hw, console) -> tuple[int, int]:
     """(steps per epoch, steps per tf.function call): ``pipelines.execution_plan``, said when
     it is not one step a call; one under MirroredStrategy, where Keras 3 fails on several."""
-    from zoo import pipelines
+    from zoo.data import pipelines
 
     asked = config.steps_per_execution
     if asked > 1 and "Mirrored" in hw.report.strategy:
@@ -220,7 +222,7 @@ def resume_state(run, task: Task, config: TrainConfig) -> str:
     touched: a finished run, another config, a directory that is not a run."""
     if not run.chief:
         return "resume" if checkpoints.exists(run.checkpoints) else "new"
-    if not run.file(runs.CONFIG).exists():
+    if not run.file(rundir.CONFIG).exists():
         foreign = sorted(p.name for p in run.path.iterdir() if p.name not in STARTING)
         if foreign:
             raise ZooError(
@@ -255,10 +257,10 @@ def resume_state(run, task: Task, config: TrainConfig) -> str:
 def fit(task, model, data, config, hw, run, first: int, steps: int, fitting, console) -> None:
     """``model.fit`` from epoch ``first`` with the standard callbacks and the progress display;
     ``fitting`` is (the signal StopRequest, the caller's extra callbacks)."""
-    from zoo import callbacks
-    from zoo.progress import RichProgress
+    from zoo.runs import callbacks
+    from zoo.runs.progress import RichProgress
 
-    checkpoints.trim_history(run.work / runs.HISTORY, first)  # rows a kill left past the state
+    checkpoints.trim_history(run.work / rundir.HISTORY, first)  # rows a kill left past the state
     train_ds, val_ds = _distributed(data.train(first, steps)), _distributed(data.val)
     if "MultiWorker" in hw.report.strategy:
         distribute.patch_keras_for_multi_worker()
@@ -293,19 +295,19 @@ def finish(task, model, data, config, run, console) -> dict[str, Any]:
         return {**summary, "wall_time_s": round(run.elapsed(), 1)}
     if not run.exists():
         raise ZooError(f"run directory {run.path} was removed; nothing was saved: start again")
-    from zoo import targets
+    from zoo.export import loading
 
     best = run.checkpoints / checkpoints.BEST
     if config.keep == "best" and best.exists():
         model.load_weights(str(best))
     summary["weights"] = config.keep
-    targets.check_finite(model, f"run {run.name}")  # never saved as finished with NaN weights
-    runs.write_atomic(run.file(runs.MODEL), lambda tmp: model.save(str(tmp)))
+    loading.check_finite(model, f"run {run.name}")  # never saved as finished with NaN weights
+    rundir.write_atomic(run.file(rundir.MODEL), lambda tmp: model.save(str(tmp)))
     summary.update(task.evaluate(run, model, data, config))
     summary["wall_time_s"] = round(run.elapsed(), 1)  # start to save, over resumes
-    runs.write_json(run.file(runs.METRICS), summary)
+    rundir.write_json(run.file(rundir.METRICS), summary)
     summary["plots"] = task.plots(run, data, summary, console)
-    run.mark("finished", finished=runs.now())
+    run.mark("finished", finished=rundir.now())
     checkpoints.remove(run.checkpoints)
     return summary
 
@@ -319,9 +321,9 @@ def _runtime(config, run, state: str) -> RuntimeConfig:
     """The run's runtime settings; a resumed run keeps the precision `auto` picked at its start
     (distribute.json), so it computes as an uninterrupted run would."""
     runtime = config.runtime
-    if state == "new" or runtime.precision != "auto" or not run.file(runs.DISTRIBUTE).exists():
+    if state == "new" or runtime.precision != "auto" or not run.file(rundir.DISTRIBUTE).exists():
         return runtime
-    before = runs.read_json(run.file(runs.DISTRIBUTE), dict).get("precision")
+    before = rundir.read_json(run.file(rundir.DISTRIBUTE), dict).get("precision")
     return (
         dataclasses.replace(runtime, precision=before) if before in cfg_lib.PRECISIONS else runtime
     )
@@ -330,15 +332,15 @@ def _runtime(config, run, state: str) -> RuntimeConfig:
 def _start(run, task, config, data, report, resumed: bool) -> None:
     """Write what the run needs besides its weights; config.json last, since it is what makes
     the directory a run (a kill before it leaves a directory that starts afresh)."""
-    from zoo import preprocess
+    from zoo.data import preprocess
 
     if not resumed:
-        runs.write_json(run.file(runs.DATASET), data.info.to_json())
+        rundir.write_json(run.file(rundir.DATASET), data.info.to_json())
         if data.encoder is not None:
             preprocess.save_text_encoder(data.encoder, run.preprocessor_dir)
-        runs.write_json(run.file(runs.CONFIG), cfg_lib.to_dict(config))
-    runs.write_json(run.file(runs.DISTRIBUTE), report.to_json())
-    record, env = run.record(), runs.environment_record()
+        rundir.write_json(run.file(rundir.CONFIG), cfg_lib.to_dict(config))
+    rundir.write_json(run.file(rundir.DISTRIBUTE), report.to_json())
+    record, env = run.record(), rundir.environment_record()
     if resumed and record.get("command"):  # the command that made the run stays; resumes add
         env["resumed_with"] = [*record.get("resumed_with", []), env["command"]]
         env["command"] = record["command"]
@@ -348,7 +350,7 @@ def _start(run, task, config, data, report, resumed: bool) -> None:
         task=task.name,
         model=config.model,
         dataset=data.info.name,
-        started=record.get("started", runs.now()),
+        started=record.get("started", rundir.now()),
         resumed=resumed,
         architecture=registry.architecture(config.model, config.model_config),
         train_examples=data.examples,
@@ -365,7 +367,7 @@ def _ended(run, error: BaseException) -> BaseException:
     started = run.active
     if signum is not None:
         if started:
-            run.mark("interrupted", ended=runs.now())
+            run.mark("interrupted", ended=rundir.now())
         name = interrupts.SIGNALS.get(signum, f"signal {signum}")
         if started:
             message = (
@@ -379,7 +381,7 @@ def _ended(run, error: BaseException) -> BaseException:
     if started:
         try:
             why = (str(error).splitlines() or [type(error).__name__])[0][:300]
-            run.mark("failed", ended=runs.now(), error=why)
+            run.mark("failed", ended=rundir.now(), error=why)
         except ZooError:
             pass  # the disk is full: the record cannot be written either
     if disk:
@@ -409,16 +411,16 @@ def _init_source(config: TrainConfig, run):
     """``--init-from``: the source run, or None."""
     if not config.init_from:
         return None
-    from zoo import transfer
+    from zoo.training import finetune
 
-    return transfer.source_run(config.init_from, run.path.parent)
+    return finetune.source_run(config.init_from, run.path.parent)
 
 
 def _source_architecture(config: TrainConfig, spec, source, console: Console) -> TrainConfig:
     """A fine-tune of a zoo run of the same model builds the source's architecture where the
     new run's config (recipe, --set) leaves today's defaults: the weights go back into the net
     they were trained in, even after a default changed (resnet's stride_padding)."""
-    source_config = source.config() if isinstance(source, runs.Run) else {}
+    source_config = source.config() if isinstance(source, rundir.Run) else {}
     if source_config.get("model") != spec.name:
         return config
     began = registry.run_architecture(spec.name, source_config.get("model_config"), source.record())
@@ -439,10 +441,10 @@ def _warm_start(model, source, spec, console: Console) -> None:
     """Copy the matching layers of ``source`` (if any) into a freshly built ``model``."""
     if source is None:
         return
-    from zoo import hub, transfer
+    from zoo.training import finetune, presets
 
-    loaded = transfer.init_from(model, source, spec.family, console)
-    what = "weights of KerasHub preset" if isinstance(source, hub.Preset) else "layers from"
+    loaded = finetune.init_from(model, source, spec.family, console)
+    what = "weights of KerasHub preset" if isinstance(source, presets.Preset) else "layers from"
     console.print(f"initialised {loaded} {what} {source.path}")
 
 

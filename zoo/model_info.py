@@ -8,24 +8,24 @@ from collections.abc import Sequence
 from typing import Any
 
 from zoo import config as cfg_lib
-from zoo import registry
 from zoo.config import TrainConfig
+from zoo.models import registry
 
 
 def model_rows(pattern: str | None = None, modality: str | None = None) -> list[dict[str, Any]]:
     """One row per variant: name, family, modality, parameters and FLOPs per example (on the
-    reference input), description. Read from ``zoo.model_index``: no model is built and Keras
+    reference input), description. Read from ``zoo.models.index``: no model is built and Keras
     is not imported, so the listing answers at once."""
     import fnmatch
 
     from zoo.errors import ZooError
-    from zoo.model_index import VARIANTS
+    from zoo.models.index import VARIANTS
 
     if modality is not None and modality not in registry.MODALITIES:
         raise ZooError(
             f"unknown modality {modality!r}; choose one of {', '.join(registry.MODALITIES)}"
         )
-    from zoo.hub import PRESETS
+    from zoo.training.presets import PRESETS
 
     rows = [
         {"name": name, **row, "presets": list(PRESETS.get(name, ()))}
@@ -43,8 +43,8 @@ def model_rows(pattern: str | None = None, modality: str | None = None) -> list[
 
 
 def index_row(spec) -> dict[str, Any]:
-    """The ``zoo.model_index`` row of a registered variant, built on the reference input."""
-    from zoo.data import reference_info
+    """The ``zoo.models.index`` row of a registered variant, built on the reference input."""
+    from zoo.data.datasets import reference_info
 
     info = reference_info(spec.modality)
     model = registry.create_model(spec.name, info)
@@ -69,7 +69,7 @@ def model_info(
 ) -> dict[str, Any]:
     """Full default config, recipe, parameter count and FLOPs per example of one variant, on
     the reference input or the image size / classes / vocabulary given."""
-    from zoo.data import reference_info
+    from zoo.data.datasets import reference_info
 
     spec = registry.get_spec(name)
     info = reference_info(spec.modality)
@@ -81,7 +81,7 @@ def model_info(
     if vocab_size and spec.modality == "text":
         info = dataclasses.replace(info, vocab_size=vocab_size)
     model = registry.create_model(spec.name, info)
-    from zoo.hub import PRESETS
+    from zoo.training.presets import PRESETS
 
     return {
         "name": spec.name,

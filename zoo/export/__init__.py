@@ -1,3 +1,5 @@
-"""Exports of a run: a SavedModel in the TF Serving layout (``savedmodel``, its graph in
-``serving``) and a TFLite file (``tflite``, run through ``litert``). Nothing is imported here, so
-``import zoo.export`` stays cheap."""
+"""Exports of a run and loading them back: a SavedModel in the TF Serving layout
+(``savedmodel``, its graph in ``serving``), a TFLite file (``tflite``, run through ``litert``), a
+KerasHub preset (``keras_hub``), and any run or export loaded as one prediction target
+(``loading``), so ``zoo predict`` and ``zoo eval`` take every format. Nothing is imported here,
+so ``import zoo.export`` stays cheap."""

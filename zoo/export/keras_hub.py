@@ -1,6 +1,6 @@
 """``zoo export RUN --format keras-hub``: a zoo BERT or ViT run as a KerasHub preset (backbone,
 and the tokenizer or image converter), reloaded with KerasHub and compared with the run's model.
-The variable pairs and the outputs under KerasHub's names come from ``zoo.hub``."""
+The variable pairs and the outputs under KerasHub's names come from ``zoo.training.presets``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import ZooError
-from zoo.hub import (
+from zoo.training.presets import (
     FAMILIES,
     backbone_outputs,
     has_layer,
@@ -23,7 +23,7 @@ def _bert_to_hub(keras_hub, run, model, arch):
     """-> (BertBackbone, BertTokenizer, zoo inputs, KerasHub inputs, notes) of a BERT run."""
     import numpy as np
 
-    from zoo import preprocess
+    from zoo.data import preprocess
 
     if arch.activation != "gelu_approximate":
         raise ZooError(
@@ -89,8 +89,9 @@ def export_preset(run, out_dir: Path) -> dict[str, Any]:
     and the tokenizer for BERT), reload it with KerasHub and compare the outputs."""
     import numpy as np
 
-    from zoo import registry, runs
-    from zoo.targets import as_float32, load_keras_model
+    from zoo.export.loading import as_float32, load_keras_model
+    from zoo.models import registry
+    from zoo.runs import rundir
 
     if out_dir.exists():
         raise ZooError(f"{out_dir} exists; pick another --name or --output (nothing overwritten)")
@@ -118,7 +119,7 @@ def export_preset(run, out_dir: Path) -> dict[str, Any]:
             json.dumps({"run": str(run.path), "model": spec.name}, indent=2) + "\n"
         )
 
-    runs.write_dir_atomic(out_dir, fill)
+    rundir.write_dir_atomic(out_dir, fill)
     # Verify: KerasHub loads what was written and computes what the zoo model computes.
     reloaded = type(backbone).from_preset(str(out_dir))
     ours = backbone_outputs(model, spec.family)(inputs)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from zoo import preprocess
-from zoo.data import DatasetInfo
+from zoo.data import preprocess
+from zoo.data.datasets import DatasetInfo
 from zoo.errors import ZooError
 
 QUANTIZE = ("none", "dynamic", "float16", "int8")

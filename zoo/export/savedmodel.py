@@ -10,8 +10,9 @@ from typing import Any
 
 from rich.console import Console
 
-from zoo import data, pipelines, runs, targets
+from zoo.data import datasets, pipelines
 from zoo.errors import ZooError
+from zoo.export import loading
 from zoo.export.serving import (
     ServingModule,
     compare,
@@ -19,7 +20,8 @@ from zoo.export.serving import (
     raw_batch,
     signature_inputs,
 )
-from zoo.progress import default_console
+from zoo.runs import rundir
+from zoo.runs.progress import default_console
 
 
 def next_version(model_dir: Path) -> int:
@@ -37,7 +39,7 @@ def write_export(module: ServingModule, final: Path, check=None) -> Any:
         module.write(tmp)
         return check(tmp) if check else None
 
-    return runs.write_dir_atomic(final, fill)
+    return rundir.write_dir_atomic(final, fill)
 
 
 def export_run(
@@ -50,11 +52,11 @@ def export_run(
 ) -> dict[str, Any]:
     """Write ``root/name/version/`` (TF Serving layout) from a run; never overwrites."""
     console = default_console(console)
-    run = runs.open_run(run_dir)
+    run = rundir.open_run(run_dir)
     name = name or run.name
-    runs.check_run_name(name)
+    rundir.check_run_name(name)
     model_dir = Path(root) / name
-    runs.check_output_dir(model_dir, "--output")
+    rundir.check_output_dir(model_dir, "--output")
     version = version if version is not None else next_version(model_dir)
     if version < 1:
         raise ZooError(f"--version must be a positive integer, got {version}")
@@ -65,7 +67,7 @@ def export_run(
             "--version or leave it out to take the next free one"
         )
     with tempfile.TemporaryDirectory(prefix="zoo-assets-") as assets:
-        module = targets.serving_module_for_run(run, Path(assets), exporting=True)
+        module = loading.serving_module_for_run(run, Path(assets), exporting=True)
         check = _verifier(run, module) if verify else None
         result = write_export(module, final, check)
     out = {
@@ -87,10 +89,10 @@ def _verifier(run, module: ServingModule):
 
 def verify(run, module: ServingModule, path: Path) -> dict[str, Any]:
     """Reload the written SavedModel and compare it with the Keras model on real examples."""
-    info = targets.module_info(run)
+    info = loading.module_info(run)
     config = run.config()
-    builder = data.get_builder(info.name, config.get("data_dir"))
-    if not data.is_available(builder):
+    builder = datasets.get_builder(info.name, config.get("data_dir"))
+    if not datasets.is_available(builder):
         raise ZooError(f"--verify needs {info.name}'s test split, which is not prepared here")
     raw = pipelines.load_split(builder, info, info.test_split, role="test", smoke=True, seed=0)
     xs = raw_batch(info, (x for x, _ in raw.take(32).as_numpy_iterator()))

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from zoo import preprocess
-from zoo.data import DatasetInfo
+from zoo.data import preprocess
+from zoo.data.datasets import DatasetInfo
 
 LABELS, META = "labels.txt", "zoo.json"
 TEXT_INPUTS = ("text", "text_pair")  # serving_default inputs of text exports (pairs take both)

@@ -21,9 +21,11 @@ import numpy as np
 import tensorflow as tf
 from rich.console import Console
 
-from zoo import data, pipelines, runs, targets
-from zoo.data import DatasetInfo
+from zoo.data import datasets, pipelines
+from zoo.data.datasets import DatasetInfo
+from zoo.data.preprocess import load_text_encoder
 from zoo.errors import ZooError
+from zoo.export import loading
 from zoo.export.litert import MODEL_FILE, QUANTIZE, REPORT_FILE, Interpreter, preprocess_fn
 from zoo.export.serving import (
     RAW_SIGNATURE,
@@ -32,8 +34,8 @@ from zoo.export.serving import (
     raw_batch,
     signature_inputs,
 )
-from zoo.preprocess import load_text_encoder
-from zoo.progress import default_console
+from zoo.runs import rundir
+from zoo.runs.progress import default_console
 
 # The .tflite model's input, as zoo.json states it: (float, with --int8-io)
 INPUTS = {
@@ -149,7 +151,7 @@ def write(out_dir: Path, content: bytes, info: DatasetInfo, meta: dict, run) -> 
         if info.modality == "text":
             shutil.copytree(run.preprocessor_dir, tmp / "preprocessor")
 
-    runs.write_dir_atomic(out_dir, fill)
+    rundir.write_dir_atomic(out_dir, fill)
 
 
 def compare(
@@ -204,19 +206,19 @@ def export_tflite(
         raise ZooError(f"unknown --quantize {quantize!r}; choose one of {', '.join(QUANTIZE)}")
     if calibration_examples < 1 or (eval_examples is not None and eval_examples < 1):
         raise ZooError("--calibration-examples and --eval-examples must be at least 1")
-    run = runs.open_run(run_dir)
+    run = rundir.open_run(run_dir)
     name = name or run.name
-    runs.check_run_name(name)
+    rundir.check_run_name(name)
     out_dir = Path(root) / name / f"tflite-{quantize}"
-    runs.check_output_dir(out_dir.parent, "--output")
+    rundir.check_output_dir(out_dir.parent, "--output")
     if out_dir.exists():
         raise ZooError(f"{out_dir} already exists; nothing was overwritten: pass another --name")
-    info = targets.module_info(run)
-    builder = data.get_builder(info.name, run.config().get("data_dir"))
-    if not data.is_available(builder):
+    info = loading.module_info(run)
+    builder = datasets.get_builder(info.name, run.config().get("data_dir"))
+    if not datasets.is_available(builder):
         raise ZooError(f"the TFLite check needs {info.name}'s splits, which are not prepared here")
-    model = targets.as_float32(targets.load_keras_model(run))
-    targets.check_finite(model, f"run {run.path}")
+    model = loading.as_float32(loading.load_keras_model(run))
+    loading.check_finite(model, f"run {run.path}")
     vectorizer = load_text_encoder(run.preprocessor_dir) if info.modality == "text" else None
     prep = preprocess_fn(info, vectorizer)
 
@@ -240,12 +242,12 @@ def export_tflite(
         split=info.test_split,
     )
     meta = {
-        **targets.run_meta(run),
+        **loading.run_meta(run),
         "tflite": report,
         "input": INPUTS[info.modality][int(bool(int8_io))],
     }
     write(out_dir, content, info, meta, run)
-    runs.write_json(out_dir / REPORT_FILE, report)
+    rundir.write_json(out_dir / REPORT_FILE, report)
     console.print(f"exported {run.name} -> {out_dir / MODEL_FILE}")
     return {"export_dir": str(out_dir), "file": str(out_dir / MODEL_FILE), **report}
 
@@ -271,7 +273,7 @@ def _check(
     """``compare``'s report of ``interpreter`` against the float SavedModel, written to a
     temporary folder, on the raw test examples; and the SavedModel's size in bytes."""
     with tempfile.TemporaryDirectory(prefix="zoo-tflite-") as tmp:
-        module = ServingModule(model, info, Path(tmp) / "assets", targets.run_meta(run), vectorizer)
+        module = ServingModule(model, info, Path(tmp) / "assets", loading.run_meta(run), vectorizer)
         module.write(Path(tmp) / "sm")
         sm_bytes = directory_size(Path(tmp) / "sm")
         sig = load_saved_model(str(Path(tmp) / "sm")).signatures

@@ -1,4 +1,3 @@
-"""Model families. Each module registers its variants on import: a new family is one new file
-plus one import line here."""
-
-from zoo.models import audio, bert, cnn, ds_cnn, mlp, resnet, rnn, transformer, vit  # noqa: F401
+"""Models: the registry (``registry.py``), its generated index (``index.py``), shared layers
+(``layers.py``) and one module per family. A new family is one new file plus its name in
+``registry.FAMILIES``. Nothing here imports ``zoo.data``, ``zoo.runs`` or ``zoo.training``."""

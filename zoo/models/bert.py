@@ -3,7 +3,7 @@ Transformer blocks with GELU, ``[CLS]`` pooling; a classifier for fine-tuning an
 model for pretraining (``zoo pretrain``), which share every encoder layer by name.
 
 The input is one int tensor of WordPiece ids, ``[CLS] a [SEP]`` or ``[CLS] a [SEP] b [SEP]``
-(see ``zoo.preprocess.WordPiece``). Segment ids are derived from it inside the model (0 up to
+(see ``zoo.data.preprocess.WordPiece``). Segment ids are derived from it inside the model (0 up to
 and including the first ``[SEP]``, 1 after), so every path that feeds a text model one tensor
 (training, eval, export, TFLite) feeds BERT too.
 
@@ -20,9 +20,9 @@ from keras import layers, ops
 
 from zoo.config import ranged
 from zoo.models.layers import classifier_head
+from zoo.models.registry import register_model
+from zoo.models.tokens import SEP_ID
 from zoo.models.transformer import PaddingMask, PositionEmbedding, encoder, pool_sequence
-from zoo.registry import register_model
-from zoo.tokens import SEP_ID
 
 
 @keras.saving.register_keras_serializable(package="zoo")

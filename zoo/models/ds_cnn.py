@@ -11,7 +11,7 @@ from keras import layers
 
 from zoo.config import ranged
 from zoo.models.layers import classifier_head, image_input
-from zoo.registry import register_model
+from zoo.models.registry import register_model
 
 
 @dataclass(frozen=True)

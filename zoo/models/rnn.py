@@ -16,7 +16,7 @@ from keras import layers
 
 from zoo.config import ranged
 from zoo.models.layers import classifier_head
-from zoo.registry import register_model
+from zoo.models.registry import register_model
 
 CELLS = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
 

@@ -15,7 +15,7 @@ from keras import layers, ops
 
 from zoo.config import ranged
 from zoo.models.layers import classifier_head
-from zoo.registry import register_model
+from zoo.models.registry import register_model
 
 
 @keras.saving.register_keras_serializable(package="zoo")

@@ -17,8 +17,8 @@ from keras import layers, ops
 
 from zoo.config import ranged
 from zoo.models.layers import classifier_head
+from zoo.models.registry import register_model
 from zoo.models.transformer import PositionEmbedding, encoder
-from zoo.registry import register_model
 
 
 @keras.saving.register_keras_serializable(package="zoo")

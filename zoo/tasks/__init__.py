@@ -2,7 +2,8 @@
 
 The engine (``zoo.engine``) runs every task the same way; a task supplies the data adapter
 (examples -> model inputs and targets), the model with its head, loss and metrics, and how the
-finished model is evaluated. A new task is one new module plus one line in ``TASKS``.
+finished model is evaluated. The interface is in ``base.py``; ``classification.py`` and
+``masked_lm.py`` are the tasks. A new task is one new module plus one line in ``TASKS``.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ class Task:
 
     def plots(self, run, data: TrainingData, summary: dict, console) -> list[str]:
         """PNG files of the finished run (training curves; needs matplotlib)."""
-        from zoo import plots
+        from zoo.runs import plots
 
         if not plots.available():
             return []

@@ -9,10 +9,13 @@ from typing import Any
 
 import keras
 
-from zoo import data as data_lib
-from zoo import modalities, pipelines, registry, runs, training
+from zoo.data import datasets as data_lib
+from zoo.data import modalities, pipelines
 from zoo.errors import ZooError
+from zoo.models import registry
+from zoo.runs import rundir
 from zoo.tasks.base import Task, TrainingData
+from zoo.training import optimizers
 
 EVAL_BATCH = 256  # what `zoo eval` uses by default: the run's test metrics are its numbers
 
@@ -88,7 +91,7 @@ class Classification(Task):
         if num_classes > 5:
             metrics.append(keras.metrics.TopKCategoricalAccuracy(5, name="top5"))
         model.compile(
-            optimizer=training.make_optimizer(config.optimization, steps_per_epoch),
+            optimizer=optimizers.make_optimizer(config.optimization, steps_per_epoch),
             loss=keras.losses.CategoricalCrossentropy(
                 from_logits=True, label_smoothing=config.label_smoothing
             ),
@@ -100,7 +103,7 @@ class Classification(Task):
     def evaluate(self, run, model, data: TrainingData, config) -> dict[str, Any]:
         """The test split through the saved model's float32 inference graph: the very code
         `zoo eval RUN` runs, so both give the same numbers whatever the training precision."""
-        from zoo import evaluation
+        from zoo.training import evaluation
 
         report = evaluation.evaluate_target(
             run.path,
@@ -112,7 +115,7 @@ class Classification(Task):
         keep = ("target", "kind", "dataset", "split", "plots")
         metrics = {k: v for k, v in report.items() if k not in keep}
         return {
-            "best_val_accuracy": runs.best_so_far(run.work / "history.csv"),
+            "best_val_accuracy": rundir.best_so_far(run.work / "history.csv"),
             "test_accuracy": metrics["accuracy"],
             "test_loss": metrics["loss"],
             "metrics": metrics,
@@ -120,7 +123,7 @@ class Classification(Task):
 
     def plots(self, run, data: TrainingData, summary: dict, console) -> list[str]:
         """Training curves and the test confusion matrix."""
-        from zoo import plots
+        from zoo.runs import plots
 
         history = run.file("history.csv")
         names = data.info.label_names

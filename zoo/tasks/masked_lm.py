@@ -21,11 +21,13 @@ from typing import Any
 
 import keras
 
-from zoo import data as data_lib
-from zoo import modalities, pipelines, registry, training
+from zoo.data import datasets as data_lib
+from zoo.data import modalities, pipelines
 from zoo.errors import ZooError
+from zoo.models import registry
+from zoo.models.tokens import SPECIAL_TOKENS
 from zoo.tasks.base import Task, TrainingData
-from zoo.tokens import SPECIAL_TOKENS
+from zoo.training import optimizers
 
 ZOO_SPECIAL_IDS = tuple(range(len(SPECIAL_TOKENS)))  # the zoo's vocabularies: 0-4
 
@@ -178,7 +180,7 @@ class MaskedLM(Task):
         self, model, config, steps_per_epoch: int, jit: bool, per_execution: int = 1
     ) -> None:
         model.compile(
-            optimizer=training.make_optimizer(config.optimization, steps_per_epoch),
+            optimizer=optimizers.make_optimizer(config.optimization, steps_per_epoch),
             loss=keras.losses.SparseCategoricalCrossentropy(
                 from_logits=True, reduction="mean_with_sample_weight"
             ),

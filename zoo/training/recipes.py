@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from zoo import config as cfg_lib
-from zoo import registry
 from zoo.config import TrainConfig
 from zoo.errors import ZooError
+from zoo.models import registry
 
 
 def resolve(
@@ -51,19 +51,21 @@ def preset_values(model: str, user: dict[str, Any]) -> dict[str, Any]:
     preset's function (a bare family name, ``bert``, picks the variant), its vocabulary's
     ``[SEP]`` id and, for ViT, its image size as the default ``image_size``. {} otherwise."""
 
-    from zoo import runs
+    from zoo.runs import rundir
 
     source = user.get("init_from")
     if not source:
         return {}
-    from zoo import hub
+    from zoo.training import presets
 
-    if not hub.is_preset(source, runs.default_runs_dir()):
+    if not presets.is_preset(source, rundir.default_runs_dir()):
         return {}
-    preset = hub.resolve(source)
+    preset = presets.resolve(source)
     spec = registry.get_spec(model)
-    settings = hub.model_settings(preset, spec)
-    variant = hub.matching_variant(preset, spec.family, registry) if model == spec.family else model
+    settings = presets.model_settings(preset, spec)
+    variant = (
+        presets.matching_variant(preset, spec.family, registry) if model == spec.family else model
+    )
     fields = registry.config_fields(registry.get_spec(variant))
     differ = [
         k
@@ -85,9 +87,9 @@ def preset_values(model: str, user: dict[str, Any]) -> dict[str, Any]:
         )
     out: dict[str, Any] = {"model": variant, "model_config": dict(settings)}
     if preset.family == "bert":
-        from zoo import preprocess
+        from zoo.data import preprocess
 
-        tok = hub.hub_tokenizer(source)
+        tok = presets.hub_tokenizer(source)
         out["model_config"]["sep_id"] = preprocess.special_ids(tok.get_vocabulary())[3]
         out["max_tokens"] = int(tok.vocabulary_size())
     else:

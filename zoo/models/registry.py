@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,13 +100,19 @@ def register_model(
     return wrap
 
 
-def _load() -> None:
-    import zoo.models  # noqa: F401  (registers every family)
+# One line per family: each module registers its variants (and its custom layers) on import.
+FAMILIES = ("audio", "bert", "cnn", "ds_cnn", "mlp", "resnet", "rnn", "transformer", "vit")
+
+
+def load_families() -> None:
+    """Import every family module, which registers its variants and custom Keras layers."""
+    for family in FAMILIES:
+        importlib.import_module(f"zoo.models.{family}")
 
 
 def list_models(pattern: str | None = None, modality: str | None = None) -> list[ModelSpec]:
     """Registered variants, filtered by a shell-style pattern and/or modality, sorted by name."""
-    _load()
+    load_families()
     if modality is not None and modality not in MODALITIES:
         raise ZooError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
     specs = sorted(_REGISTRY.values(), key=lambda s: (s.family, s.name))
@@ -122,7 +129,7 @@ def list_models(pattern: str | None = None, modality: str | None = None) -> list
 
 def get_spec(name: str) -> ModelSpec:
     """The spec of a variant, or of a family's default variant; unknown names raise ZooError."""
-    _load()
+    load_families()
     if name in _REGISTRY:
         return _REGISTRY[name]
     if name in _FAMILY_DEFAULTS:

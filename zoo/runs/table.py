@@ -42,20 +42,20 @@ def run_row(run) -> dict[str, Any]:
 
 
 def _row(run) -> dict[str, Any]:
-    from zoo import runs
+    from zoo.runs import rundir
 
     config, record = run.config(), run.record()
-    metrics_file = run.file(runs.METRICS)
+    metrics_file = run.file(rundir.METRICS)
     metrics = (
-        runs.read_json(metrics_file, dict, "re-evaluate or retrain the run")
+        rundir.read_json(metrics_file, dict, "re-evaluate or retrain the run")
         if metrics_file.exists()
         else {}
     )
-    best = runs.best_so_far(run.file(runs.HISTORY))
+    best = rundir.best_so_far(run.file(rundir.HISTORY))
     done = 0
-    if run.file(runs.HISTORY).exists():
+    if run.file(rundir.HISTORY).exists():
         try:
-            lines = run.file(runs.HISTORY).read_text(errors="replace").strip().splitlines()
+            lines = run.file(rundir.HISTORY).read_text(errors="replace").strip().splitlines()
         except OSError:
             lines = []
         done = max(0, len(lines) - 1)
@@ -87,15 +87,15 @@ def _text(value) -> str | None:
 def list_run_rows(
     runs_dir: str | Path | None = None, pattern: str | None = None, sort: str = "started"
 ) -> list[dict[str, Any]]:
-    from zoo import runs
+    from zoo.runs import rundir
 
     if sort.lstrip("-") not in RUN_SORT_KEYS:
         raise ZooError(
             f"cannot sort by {sort!r}; choose one of {', '.join(RUN_SORT_KEYS)} "
             "(prefix - for descending)"
         )
-    root = Path(runs_dir) if runs_dir else runs.default_runs_dir()
-    rows = [run_row(r) for r in runs.list_runs(root, pattern)]
+    root = Path(runs_dir) if runs_dir else rundir.default_runs_dir()
+    rows = [run_row(r) for r in rundir.list_runs(root, pattern)]
     key = sort.lstrip("-")
     rows.sort(
         key=lambda r: (r[key] is None, r[key] if r[key] is not None else 0),
@@ -105,13 +105,13 @@ def list_run_rows(
 
 
 def show_run(path: str | Path) -> dict[str, Any]:
-    from zoo import runs
+    from zoo.runs import rundir
 
-    run = runs.open_run(path, need_model=False, classifier=False)
+    run = rundir.open_run(path, need_model=False, classifier=False)
     out = run_row(run)
     out.update(config=run.config(), record=run.record())
-    metrics = run.file(runs.METRICS)
-    out["metrics"] = runs.read_json(metrics) if metrics.exists() else None
+    metrics = run.file(rundir.METRICS)
+    out["metrics"] = rundir.read_json(metrics) if metrics.exists() else None
     return out
 
 
@@ -137,21 +137,21 @@ def result_rows(runs_dir: str | Path | None = None, pattern: str | None = None) 
     training examples x epochs / the run's wall time (start-up and validation included)."""
     import shlex
 
-    from zoo import runs
+    from zoo.runs import rundir
 
     out = []
     for row in list_run_rows(runs_dir, pattern, "started"):
         if row["status"] != "finished" or row["task"] != "classify":
             continue
-        run = runs.Run(Path(row["path"]))
-        record, metrics = run.record(), runs.read_json(run.file(runs.METRICS), dict)
+        run = rundir.Run(Path(row["path"]))
+        record, metrics = run.record(), rundir.read_json(run.file(rundir.METRICS), dict)
         hardware = (
-            runs.read_json(run.file(runs.DISTRIBUTE), dict)
-            if run.file(runs.DISTRIBUTE).exists()
+            rundir.read_json(run.file(rundir.DISTRIBUTE), dict)
+            if run.file(rundir.DISTRIBUTE).exists()
             else {}
         )
         wall, examples = metrics.get("wall_time_s"), metrics.get("train_examples")
-        epochs = len(run.file(runs.HISTORY).read_text().strip().splitlines()) - 1
+        epochs = len(run.file(rundir.HISTORY).read_text().strip().splitlines()) - 1
         argv = record.get("command") or []
         out.append(
             {
@@ -213,7 +213,8 @@ def reproduce_command(config: dict[str, Any], record: dict[str, Any] | None = No
     import shlex
 
     from zoo import config as cfg_lib
-    from zoo import recipes, registry
+    from zoo.training import recipes
+    from zoo.models import registry
 
     model, dataset = config.get("model"), config.get("dataset")
     # A key an older zoo did not write ran at its default (e.g. keep: best).
@@ -251,7 +252,7 @@ def _differences(config: dict[str, Any], base: dict[str, Any]) -> list[str]:
 def _effective(key: str, model: str, values: dict) -> dict[str, Any]:
     """The whole architecture (or audio front-end) config that ``values`` override."""
     from zoo import config as cfg_lib
-    from zoo import registry
+    from zoo.models import registry
     from zoo.models.audio import frontend_config
 
     full = (

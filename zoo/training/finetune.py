@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo import registry
 from zoo.errors import ZooError
+from zoo.models import registry
 
 FRESH = ("logits", "logits_dropout")  # the task head: always trained from scratch
 
@@ -20,10 +20,11 @@ FRESH = ("logits", "logits_dropout")  # the task head: always trained from scrat
 def source_run(name_or_path: str, runs_dir: Path):
     """What ``--init-from`` names: a run (a path, or a run name under ``runs_dir``), else a
     KerasHub preset (a preset directory, a preset name or a kaggle:// / hf:// handle)."""
-    from zoo import hub, runs
+    from zoo.runs import rundir
+    from zoo.training import presets
 
-    if hub.is_preset(name_or_path, runs_dir):
-        return hub.resolve(name_or_path)
+    if presets.is_preset(name_or_path, runs_dir):
+        return presets.resolve(name_or_path)
     path = Path(name_or_path)
     if not path.exists() and not path.is_absolute() and (runs_dir / name_or_path).exists():
         path = runs_dir / name_or_path
@@ -32,7 +33,7 @@ def source_run(name_or_path: str, runs_dir: Path):
             f"--init-from: no run {name_or_path!r} (neither a path nor a run in {runs_dir}) and "
             "no KerasHub preset of that name; `zoo runs` lists runs, `zoo models` presets"
         )
-    return runs.open_run(path, classifier=False)
+    return rundir.open_run(path, classifier=False)
 
 
 def _layers(model):
@@ -49,11 +50,11 @@ def _layers(model):
 def init_from(model, run, target_family: str, console=None) -> int:
     """Copy the weights of ``run``'s model (or of a KerasHub preset) into ``model``'s
     same-named layers; -> layers (for a preset: variables) loaded."""
-    from zoo import hub
-    from zoo.targets import load_keras_model
+    from zoo.export.loading import load_keras_model
+    from zoo.training import presets
 
-    if isinstance(run, hub.Preset):
-        return hub.load_weights(model, run, console)
+    if isinstance(run, presets.Preset):
+        return presets.load_weights(model, run, console)
 
     source_model = run.config().get("model", "")
     source_family = registry.get_spec(source_model).family if source_model else "?"

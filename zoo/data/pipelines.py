@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from zoo.data import DatasetInfo, split_size
+from zoo.data.datasets import DatasetInfo, split_size
 from zoo.errors import ZooError
 
 AUTOTUNE = -1  # tf.data.AUTOTUNE, without importing TensorFlow at module load
@@ -37,7 +37,7 @@ def load_split(builder, info: DatasetInfo, split: str, *, role: str, smoke: bool
     ds = _read(builder, info, split, role == "train", read)
     x_key, y_key = info.input_key, info.label_key
     if info.modality == "image":
-        from zoo.preprocess import maybe_resize
+        from zoo.data.preprocess import maybe_resize
 
         size = tuple(info.input_shape[:2])
         channels = info.input_shape[2]
@@ -52,7 +52,7 @@ def load_split(builder, info: DatasetInfo, split: str, *, role: str, smoke: bool
                 )
             return maybe_resize(image, size), ex[y_key]
     elif info.modality == "audio":
-        from zoo.preprocess import fit_length, to_int16
+        from zoo.data.preprocess import fit_length, to_int16
 
         clip = info.input_shape[0]
 
@@ -148,7 +148,7 @@ def _epochs(ds, info, batch_size, seed, augment, examples, steps, first, last):
 
     import tensorflow as tf
 
-    from zoo.modalities import augmenter
+    from zoo.data.modalities import augmenter
 
     buffer = min(examples or 10_000, 50_000)
     augment_fn = augmenter(info, augment)
@@ -240,7 +240,7 @@ def make_pipeline(
             ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
         ds = _batch(ds, batch_size, training, examples)
         if training:
-            from zoo.modalities import augmenter
+            from zoo.data.modalities import augmenter
 
             augment_fn = augmenter(info, augment)
             if augment_fn is not None:

@@ -79,7 +79,7 @@ def _clip_samples(builder, info) -> int:
 
 def augmenter(info, mode: str):
     """-> fn(batch, stateless seed) -> augmented batch, or None for no augmentation."""
-    from zoo import preprocess
+    from zoo.data import preprocess
 
     if mode not in AUGMENTS.get(info.modality, ()) or mode == "none":
         return None
@@ -92,7 +92,7 @@ def adapter(info, spec, texts, config, vocab_dir: Path | None, console) -> Adapt
     """The modality's pipeline pieces. ``texts`` is a callable giving the training split's raw
     strings; it is only called when a vocabulary has to be learned."""
     if info.modality in ("image", "audio"):
-        from zoo import preprocess
+        from zoo.data import preprocess
 
         scale = preprocess.prepare_images if info.modality == "image" else preprocess.prepare_audio
         return Adapter(info, None, {"preprocess": scale})
@@ -104,7 +104,7 @@ def adapter(info, spec, texts, config, vocab_dir: Path | None, console) -> Adapt
 def text_encoder(config, spec, texts, vocab_dir: Path | None, console):
     """The saved vocabulary in ``vocab_dir`` (resume, fine-tune), else one learned from
     ``texts()`` (the training split only): WordPiece for BERT-style models, words otherwise."""
-    from zoo import preprocess
+    from zoo.data import preprocess
 
     if vocab_dir is not None and preprocess.has_text_encoder(vocab_dir):
         encoder = preprocess.load_text_encoder(vocab_dir, config.sequence_length)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from zoo import data
+from zoo.data import datasets
 from zoo.errors import ZooError
 
 _SOURCE_MENTIONS_GCS: dict[str, bool] = {}
@@ -66,8 +66,8 @@ def catalog(pattern: str | None = None, data_dir: str | None = None) -> list[dic
 def describe(name: str, data_dir: str | None = None) -> dict[str, Any] | None:
     """One catalog row, or None when the dataset is not single-label classification."""
     try:
-        builder = data.get_builder(name, data_dir)
-        modality, x_key, y_key, pair_key = data.classify_features(builder)
+        builder = datasets.get_builder(name, data_dir)
+        modality, x_key, y_key, pair_key = datasets.classify_features(builder)
     except ZooError:
         return None
     except Exception:  # a builder that cannot even describe itself offline
@@ -79,7 +79,7 @@ def describe(name: str, data_dir: str | None = None) -> dict[str, Any] | None:
         "input": f"{x_key}, {pair_key}" if pair_key else x_key,
         "label": y_key,
         "classes": int(label.num_classes),
-        "prepared": data.is_prepared(builder),
+        "prepared": datasets.is_prepared(builder),
         "splits": {str(k): int(v.num_examples) for k, v in builder.info.splits.items()},
         "version": str(builder.version),
     }

@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from zoo import preprocess
-from zoo import runs as runs_lib
-from zoo.data import DatasetInfo
+from zoo.data import preprocess
+from zoo.data.datasets import DatasetInfo
 from zoo.errors import ZooError
 from zoo.export import litert
 from zoo.export.serving import (
@@ -27,6 +26,7 @@ from zoo.export.serving import (
     load_saved_model,
     signature_inputs,
 )
+from zoo.runs import rundir as runs_lib
 
 
 class Target:
@@ -90,7 +90,9 @@ def run_meta(run) -> dict:
 def load_keras_model(run):
     import keras
 
-    import zoo.models  # noqa: F401  (registers the custom layers)
+    from zoo.models import registry
+
+    registry.load_families()  # registers the custom layers
 
     path = run.file(runs_lib.MODEL)
     try:
@@ -126,7 +128,7 @@ def as_float32(model):
     fixed = fix(config)
     if fixed == config:
         return model
-    from zoo.distribute import global_policy
+    from zoo.training.distribute import global_policy
 
     with global_policy("float32"):  # for sublayers made at build time
         clone = keras.saving.deserialize_keras_object(fixed)

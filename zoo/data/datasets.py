@@ -1,5 +1,5 @@
 """TFDS datasets: metadata -> ``DatasetInfo``, the splits to use and their checks (the
-pipelines are in ``zoo.pipelines``, the catalog in ``zoo.catalog``).
+pipelines are in ``zoo.data.pipelines``, the catalog in ``zoo.data.catalog``).
 
 Nothing here keeps a list of datasets: the features of the TFDS builder (read from its code or
 its prepared metadata, no download) say whether a dataset is image or text classification, which
@@ -75,7 +75,7 @@ class DatasetInfo:
     @classmethod
     def read(cls, path: Path, fix: str) -> DatasetInfo:
         """A saved dataset.json, through the one JSON reader."""
-        from zoo.runs import read_json
+        from zoo.runs.rundir import read_json
 
         return cls.from_json(read_json(path, dict, fix), str(path), fix)
 

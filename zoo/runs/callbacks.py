@@ -9,10 +9,11 @@ import math
 
 import keras
 
-from zoo import checkpoints, runs
+from zoo.runs import checkpoints
+from zoo.runs import rundir
 from zoo.config import OptimizationConfig
 from zoo.errors import ZooError
-from zoo.interrupts import Interrupted, StopRequest
+from zoo.runs.interrupts import Interrupted, StopRequest
 
 
 class Guard(keras.callbacks.Callback):
@@ -60,7 +61,7 @@ class Guard(keras.callbacks.Callback):
 
 
 class SaveState(keras.callbacks.Callback):
-    """The resume state after every epoch (``zoo.checkpoints``)."""
+    """The resume state after every epoch (``zoo.runs.checkpoints``)."""
 
     def __init__(self, run, stop: StopRequest):
         super().__init__()
@@ -88,7 +89,7 @@ def standard(
             save_best_only=True,
             save_weights_only=True,
         )
-        best.best = runs.best_so_far(work / "history.csv", monitor)
+        best.best = rundir.best_so_far(work / "history.csv", monitor)
         cbs.append(best)
     cbs += [
         keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),

@@ -28,10 +28,10 @@ def evaluate_target(
     """Loss, accuracy, top-5, per-class precision/recall/F1 and confusion matrix of a target;
     with ``plot_dir``, PNG plots too (confusion matrix, and training curves for a run); with
     ``tta="flip"``, each image's probabilities averaged with its mirror's."""
-    from zoo import data, pipelines
-    from zoo.plots import write_plots
-    from zoo.progress import default_console
-    from zoo.targets import load_target
+    from zoo.data import datasets, pipelines
+    from zoo.export.loading import load_target
+    from zoo.runs.plots import write_plots
+    from zoo.runs.progress import default_console
 
     if tta not in TTA_MODES:
         raise ZooError(f"unknown test-time augmentation {tta!r}; use one of {', '.join(TTA_MODES)}")
@@ -44,7 +44,7 @@ def evaluate_target(
     data_dir = data_dir or tgt.config.get("data_dir")
     name = dataset or info.name
     if name != info.name:
-        other = data.inspect(name, data_dir)
+        other = datasets.inspect(name, data_dir)
         if (
             other.modality != info.modality
             or other.label_names != info.label_names
@@ -61,8 +61,8 @@ def evaluate_target(
             label_key=other.label_key,
             pair_key=other.pair_key,
         )
-    builder = data.get_builder(name, data_dir)
-    data.ensure_prepared(builder)
+    builder = datasets.get_builder(name, data_dir)
+    datasets.ensure_prepared(builder)
     split = split or info.test_split
     raw = pipelines.load_split(builder, info, split, role="test", smoke=smoke, seed=0)
     ds = pipelines.make_pipeline(raw, info, batch_size=batch_size, training=False, one_hot=False)

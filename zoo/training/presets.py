@@ -120,7 +120,7 @@ class Preset:
         import shutil
         import tempfile
 
-        from zoo import preprocess
+        from zoo.data import preprocess
 
         tok = hub_tokenizer(self.handle)
         folder = Path(tempfile.mkdtemp(prefix="zoo-preset-vocab-"))

@@ -1,5 +1,5 @@
 """The special tokens of the zoo's WordPiece vocabularies, shared by the tokenizer
-(``zoo.preprocess``) and the BERT model (which derives segment ids from ``[SEP]``), so neither
+(``zoo.data.preprocess``) and the BERT model (which derives segment ids from ``[SEP]``), so neither
 imports the other."""
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")

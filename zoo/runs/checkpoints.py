@@ -16,7 +16,7 @@ import json
 import re
 from pathlib import Path
 
-from zoo import runs
+from zoo.runs import rundir
 from zoo.errors import ZooError
 
 STATE = "state.json"
@@ -29,12 +29,12 @@ def save(model, folder: Path, epochs_done: int, elapsed_s: float | None = None) 
     ``elapsed_s``: the run's training time so far, summed over the processes that trained it."""
     folder.mkdir(parents=True, exist_ok=True)
     name = _file(epochs_done)
-    runs.write_atomic(folder / name, lambda tmp: model.save_weights(str(tmp)))
+    rundir.write_atomic(folder / name, lambda tmp: model.save_weights(str(tmp)))
     keep = [name, *[f for _, f in _listed(folder) if f != name][:1]]
     times = {**_state(folder).get("elapsed_s", {}), name: elapsed_s}
     state = {"epoch": epochs_done, "file": name, "previous": keep[1:]}
     state["elapsed_s"] = {f: times[f] for f in keep if times.get(f) is not None}
-    runs.write_json(folder / STATE, state)
+    rundir.write_json(folder / STATE, state)
     for old in folder.glob("epoch-*.weights.h5"):
         if old.name not in keep:
             with contextlib.suppress(OSError):
@@ -122,7 +122,7 @@ def trim_history(path: Path, epochs_done: int) -> None:
         if first.isdigit() and int(first) < epochs_done:
             kept.append(line)
     if len(kept) != len(lines):
-        runs.write_atomic(path, lambda tmp: tmp.write_text("".join(kept)))
+        rundir.write_atomic(path, lambda tmp: tmp.write_text("".join(kept)))
 
 
 def remove(folder: Path) -> None:
