@@ -137,14 +137,19 @@ run_options = _compose(
 )
 
 
-def resolve(model, dataset, config_file, sets, flags, pretraining=False):
-    """The resolved TrainConfig (--data-dir joins the config only when given)."""
+def resolve(model, dataset, config_file, sets, flags, pretraining=False, out=None):
+    """The resolved TrainConfig (--data-dir joins the config only when given); its notes (a
+    preset's limit that replaced a recipe default) are printed to ``out``."""
     from zoo import api
 
     data_dir = flags.pop("data_dir", None)
     if data_dir:
         flags["data_dir"] = data_dir
-    return api.resolve_train_config(model, dataset, config_file, sets, flags, pretraining)
+    notes: list[str] = []
+    config = api.resolve_train_config(model, dataset, config_file, sets, flags, pretraining, notes)
+    for line in notes:
+        (out or console(True)).print(line)
+    return config
 
 
 @click.command("train", cls=ZooCommand)
@@ -209,7 +214,7 @@ def train(
     from zoo import api
     from zoo.config import to_dict
 
-    config = resolve(model, dataset, config_file, sets, flags)
+    config = resolve(model, dataset, config_file, sets, flags, out=console(as_json or print_config))
     if print_config:
         emit_json(to_dict(config))
         return

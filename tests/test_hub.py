@@ -331,3 +331,34 @@ def test_preset_errors_are_one_line(tmp_path, mock_tfds, workdir):
     (damaged / "config.json").write_text('{"registered_name": "keras_hub>BertBackbone", "con')
     result = zoo(*smoke_args("bert", "imdb_reviews", "h", "--init-from", str(damaged)), ok=False)
     assert_one_line_error(result, "could not load KerasHub preset", "preset directory")
+
+
+def test_a_presets_position_table_wins_over_the_recipes_length(tmp_path):
+    """The imdb recipe asks for 320 tokens; a preset with 64 positions lowers that default (one
+    note), while a length the user set stays theirs and the model refuses it in one line."""
+    from zoo.errors import ZooError
+    from zoo.models import registry
+    from zoo.training import recipes
+
+    preset = _bert_preset(tmp_path / "bert")
+    notes = []
+    config = recipes.resolve("bert", "imdb_reviews", flags={"init_from": str(preset)}, notes=notes)
+    assert config.sequence_length == 64
+    assert notes == [
+        "note: sequence_length 64, the preset's max_positions (the recipe's 320 is longer; "
+        "--sequence-length sets it)"
+    ]
+    asked = {"init_from": str(preset), "sequence_length": 320}
+    notes = []
+    config = recipes.resolve("bert", "imdb_reviews", flags=asked, notes=notes)
+    assert config.sequence_length == 320 and notes == []
+    with pytest.raises(ZooError, match="sequence_length 320 exceeds the model's max_positions 64"):
+        registry.create_model(config.model, _info("text", (320,), len(VOCAB)), config.model_config)
+
+
+def test_the_preset_note_is_printed_by_train(tmp_path):
+    preset = _bert_preset(tmp_path / "bert")
+    args = ("train", "bert", "-d", "imdb_reviews", "--init-from", str(preset), "--print-config")
+    result = zoo(*args)
+    assert json.loads(result.stdout)["sequence_length"] == 64
+    assert "sequence_length 64, the preset's max_positions" in result.stderr

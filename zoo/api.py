@@ -1,9 +1,10 @@
 """The library's public calls; every CLI command is one of these.
 
 Each call is a few lines handing over to the module that does the work: ``zoo.model_info``,
-``zoo.engine`` (training), ``zoo.training.evaluation``, ``zoo.export.savedmodel``, ``zoo.export.tflite``,
-``zoo.export.loading`` (prediction), ``zoo.runs.table``, ``zoo.data.catalog`` and ``zoo.doctor``. Nothing
-heavy is imported here: TensorFlow loads inside the calls that need it.
+``zoo.engine`` (training), ``zoo.tune`` (studies and sweeps), ``zoo.training.evaluation``,
+``zoo.export`` (formats; ``loading`` for prediction), ``zoo.runs.table``, ``zoo.data.catalog``
+and ``zoo.doctor``. Nothing heavy is imported here: TensorFlow loads inside the calls that need
+it.
 
 >>> from zoo import api
 >>> cfg = api.resolve_train_config("cnn", "fashion_mnist", flags={"epochs": 1})
@@ -19,9 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
-from zoo import config as cfg_lib
 from zoo.config import TrainConfig
-from zoo.errors import ZooError
 
 # ---------------------------------------------------------------------------------------------
 # Models
@@ -107,22 +106,8 @@ def resume(
 ) -> dict[str, Any]:
     """Continue a run from its own config.json (``zoo resume``), whatever its task."""
     from zoo import engine
-    from zoo.runs import rundir
-    from zoo.tasks import get_task
 
-    run = rundir.Run(Path(run_dir))
-    if not run.file(rundir.CONFIG).is_file():
-        raise ZooError(
-            f"{run_dir} is not a run directory (no {rundir.CONFIG}); `zoo runs` lists runs"
-        )
-    saved = run.config()
-    if data_dir:
-        saved["data_dir"] = data_dir
-    config = cfg_lib.from_dict(TrainConfig, saved, where=str(run.file(rundir.CONFIG)))
-    task = get_task(run.record().get("task", "classify"))
-    return engine.train(
-        task, config, run.name, run.path.parent, tpu=tpu, download=download, console=console
-    )
+    return engine.resume(run_dir, tpu=tpu, data_dir=data_dir, download=download, console=console)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,12 +122,14 @@ def resolve_train_config(
     sets: Sequence[str] = (),
     flags: dict[str, Any] | None = None,
     pretraining: bool = False,
+    notes: list[str] | None = None,
 ) -> TrainConfig:
     """The run's config: defaults < family recipe (its pretraining recipe with ``pretraining``)
-    < the recipe's values for this dataset < --smoke < config file < --set < explicit flags."""
+    < the recipe's values for this dataset < --smoke < config file < --set < explicit flags;
+    lines the user should read (a preset's limit that replaced a default) join ``notes``."""
     from zoo.training import recipes
 
-    return recipes.resolve(model, dataset, config_file, sets, flags, pretraining)
+    return recipes.resolve(model, dataset, config_file, sets, flags, pretraining, notes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,13 +176,9 @@ def export_keras_hub(
 ) -> dict[str, Any]:
     """Write ROOT/NAME/keras-hub/, a KerasHub preset of a BERT or ViT run (a fine-tuned or a
     masked-LM pretraining run), reloaded with KerasHub and compared; never overwrites."""
-    from zoo.export.keras_hub import export_preset
-    from zoo.runs import rundir
+    from zoo.export.keras_hub import export_run_preset
 
-    run = rundir.open_run(run_dir, classifier=False)
-    name = name or run.name
-    rundir.check_run_name(name)
-    return export_preset(run, Path(root) / name / "keras-hub")
+    return export_run_preset(run_dir, root, name)
 
 
 def predict(target: str | Path, inputs: Sequence[str], top_k: int = 5) -> list[dict[str, Any]]:
@@ -216,16 +199,9 @@ def benchmark(model: str, dataset: str | None = None, *args, **kwargs) -> dict[s
 
 def prepare_data(name: str, from_dir: str, data_dir: str | None = None) -> dict[str, Any]:
     """Prepare dataset ``name`` from files already downloaded to ``from_dir`` (no network)."""
-    from zoo.data import datasets
+    from zoo.data import catalog
 
-    info = datasets.prepare_offline(name, from_dir, data_dir)
-    return {
-        "dataset": name,
-        "data_dir": data_dir,
-        "modality": info.modality,
-        "num_classes": info.num_classes,
-        "splits": info.splits,
-    }
+    return catalog.prepare(name, from_dir, data_dir)
 
 
 def export_tflite(
@@ -243,17 +219,8 @@ def export_tflite(
     file against the float SavedModel on the test split through the TFLite interpreter."""
     from zoo.export import tflite
 
-    return tflite.export_tflite(
-        run_dir,
-        root,
-        name,
-        quantize,
-        calibration_examples,
-        int8_io,
-        eval_examples,
-        select_tf_ops,
-        console,
-    )
+    options = (quantize, calibration_examples, int8_io, eval_examples, select_tf_ops)
+    return tflite.export_tflite(run_dir, root, name, *options, console)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,11 +271,9 @@ def datasets(pattern: str | None = None, data_dir: str | None = None) -> list[di
 
 def dataset_info(name: str, data_dir: str | None = None) -> dict[str, Any]:
     """What the zoo reads from dataset ``name``, and whether (which version) it is prepared."""
-    from zoo.data import catalog, datasets
+    from zoo.data import catalog
 
-    info = datasets.inspect(name, data_dir)
-    row = catalog.describe(name, data_dir) or {}
-    return {**info.to_json(), "prepared": row.get("prepared", False), "version": row.get("version")}
+    return catalog.dataset_info(name, data_dir)
 
 
 def doctor(data_dir: str | None = None) -> dict[str, Any]:

@@ -15,9 +15,9 @@ any moment after the last epoch makes the rerun evaluate and save, not retrain.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,12 +26,12 @@ from rich.console import Console
 
 from zoo import config as cfg_lib
 from zoo.config import RuntimeConfig, TrainConfig
-from zoo.errors import ZooError
+from zoo.errors import ZooError, with_article
 from zoo.models import registry
 from zoo.runs import checkpoints, interrupts, rundir
 from zoo.runs.progress import default_console
 from zoo.tasks import Task, TrainingData
-from zoo.training import distribute
+from zoo.training import distribute, finetune
 from zoo.training.distribute import StrategyReport, restores_precision
 
 # What a run directory may hold before its config.json is written (a run killed while starting):
@@ -45,6 +45,17 @@ STARTING = {
     "checkpoints",
     "logs",
 }
+
+
+@dataclass(frozen=True)
+class Fitting:
+    """What the caller adds to fit and finish: the signal request, extra callbacks, a per-epoch
+    hook, and whether the finish evaluates on the test split."""
+
+    stop: Any
+    extra: tuple = ()
+    on_epoch: Callable[[int, dict], None] | None = None
+    test: bool = True
 
 
 @dataclass(frozen=True)
@@ -110,11 +121,16 @@ def train(
     export_to: str | Path | None = None,
     console: Console | None = None,
     extra_callbacks: tuple = (),
+    on_epoch: Callable[[int, dict], None] | None = None,
+    test: bool = True,
 ) -> dict[str, Any]:
     """Train ``config.model`` for ``task`` into ``runs_dir/run_name``; a run interrupted earlier
     with the same config resumes. Returns the run summary (also metrics.json). With
     ``export_to``, the chief also exports the finished run there (verified SavedModel).
-    ``extra_callbacks`` join fit's callbacks (benchmarks measure with them)."""
+    ``extra_callbacks`` join fit's callbacks (benchmarks measure with them); ``on_epoch(epochs
+    done, logs)`` runs after each epoch's state is saved and may raise ``rundir.RunStopped``
+    (a study prunes a trial so); ``test=False`` finishes without touching the test split (a
+    study's trials: only the chosen one is tested, once)."""
     console = default_console(console)
     started = time.time()
     spec = registry.get_spec(config.model)
@@ -127,7 +143,7 @@ def train(
         try:
             state = resume_state(run, task, config)
             run.started = started
-            fitting = (stop, tuple(extra_callbacks))
+            fitting = Fitting(stop, tuple(extra_callbacks), on_epoch, test)
             summary = _phases(task, spec, config, run, state, fitting, tpu, download, console)
         except BaseException as error:
             ended = _ended(run, error)
@@ -143,6 +159,32 @@ def train(
     return summary
 
 
+def resume(
+    run_dir: str | Path,
+    *,
+    tpu: str | None = None,
+    data_dir: str | None = None,
+    download: bool = True,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """``zoo resume``: continue a run from its own config.json, whatever its task."""
+    from zoo.tasks import get_task
+
+    run = rundir.Run(Path(run_dir))
+    if not run.file(rundir.CONFIG).is_file():
+        raise ZooError(
+            f"{run_dir} is not a run directory (no {rundir.CONFIG}); `zoo runs` lists runs"
+        )
+    saved = run.config()
+    if data_dir:
+        saved["data_dir"] = data_dir
+    config = cfg_lib.from_dict(TrainConfig, saved, where=str(run.file(rundir.CONFIG)))
+    task = get_task(run.record().get("task", "classify"))
+    return train(
+        task, config, run.name, run.path.parent, tpu=tpu, download=download, console=console
+    )
+
+
 def _phases(task, spec, config, run, state, fitting, tpu, download, console) -> dict[str, Any]:
     # --- Hardware ---------------------------------------------------------------------------------
     hw = setup(_runtime(config, run, state), spec.modality, tpu)
@@ -153,7 +195,7 @@ def _phases(task, spec, config, run, state, fitting, tpu, download, console) -> 
         console.print(note)
 
     # --- Data: a resumed run keeps its vocabulary, a fine-tune its source's -----------------------
-    source = _init_source(config, run) if state == "new" else None
+    source = finetune.source_for(config.init_from, run) if state == "new" else None
     vocab_dir = (
         run.preprocessor_dir if state != "new" else getattr(source, "preprocessor_dir", None)
     )
@@ -165,11 +207,11 @@ def _phases(task, spec, config, run, state, fitting, tpu, download, console) -> 
         began = registry.run_architecture(spec.name, config.model_config, run.record())
         config = dataclasses.replace(config, model_config=began)
     elif source is not None:
-        config = _source_architecture(config, spec, source, console)
+        config = finetune.source_architecture(config, spec, source, console)
     model = build_model(task, spec, data, config, hw, steps, per_execution)
     first = 0
     if state == "new":
-        _warm_start(model, source, spec, console)
+        finetune.warm_start(model, source, spec, console)
     else:
         with hw.strategy.scope():
             first = checkpoints.restore(model, run.checkpoints)
@@ -189,7 +231,7 @@ def _phases(task, spec, config, run, state, fitting, tpu, download, console) -> 
     run.mark("running", trained=True)
 
     # --- Finish -----------------------------------------------------------------------------------
-    return finish(task, model, data, config, run, console)
+    return finish(task, model, data, config, run, console, test=fitting.test)
 
 
 def _execution_plan(config, data, hw, console) -> tuple[int, int]:
@@ -248,7 +290,8 @@ def resume_state(run, task: Task, config: TrainConfig) -> str:
         )
     if record.get("task", "classify") != task.name:
         raise ZooError(
-            f"run {run.name} is a {record.get('task', 'classify')} run, not {task.name}; resume it "
+            f"run {run.name} is {with_article(record.get('task', 'classify'))} run, not "
+            f"{task.name}; resume it "
             f"with `zoo resume {run.path}`"
         )
     return "finish" if record.get("trained") else "resume"
@@ -256,18 +299,25 @@ def resume_state(run, task: Task, config: TrainConfig) -> str:
 
 def fit(task, model, data, config, hw, run, first: int, steps: int, fitting, console) -> None:
     """``model.fit`` from epoch ``first`` with the standard callbacks and the progress display;
-    ``fitting`` is (the signal StopRequest, the caller's extra callbacks)."""
+    ``fitting``: the signal StopRequest, the caller's extra callbacks and per-epoch hook."""
     from zoo.runs import callbacks
     from zoo.runs.progress import RichProgress
 
     checkpoints.trim_history(run.work / rundir.HISTORY, first)  # rows a kill left past the state
-    train_ds, val_ds = _distributed(data.train(first, steps)), _distributed(data.val)
+    train_ds = distribute.shard_by_data(data.train(first, steps))
+    val_ds = distribute.shard_by_data(data.val)
     if "MultiWorker" in hw.report.strategy:
         distribute.patch_keras_for_multi_worker()
-        _patch_multi_worker_build(model, hw.strategy, val_ds)
+        distribute.patch_multi_worker_build(model, hw.strategy, val_ds)
     progress = RichProgress(console, config.epochs, steps)
-    stop, extra = fitting
-    cbs = callbacks.standard(run, stop, task.monitor, config.optimization, [progress, *extra])
+    cbs = callbacks.standard(
+        run,
+        fitting.stop,
+        task.monitor,
+        config.optimization,
+        [progress, *fitting.extra],
+        fitting.on_epoch,
+    )
     model.fit(
         train_ds,
         validation_data=val_ds,
@@ -279,7 +329,7 @@ def fit(task, model, data, config, hw, run, first: int, steps: int, fitting, con
     )
 
 
-def finish(task, model, data, config, run, console) -> dict[str, Any]:
+def finish(task, model, data, config, run, console, test: bool = True) -> dict[str, Any]:
     """The kept weights (best or last) -> finite check -> model.keras -> the task's evaluation ->
     metrics.json -> plots -> finished -> resume states removed. Only the chief writes; each step
     is atomic and the sequence starts over if killed, so a rerun never retrains a trained run."""
@@ -302,8 +352,11 @@ def finish(task, model, data, config, run, console) -> dict[str, Any]:
         model.load_weights(str(best))
     summary["weights"] = config.keep
     loading.check_finite(model, f"run {run.name}")  # never saved as finished with NaN weights
-    rundir.write_atomic(run.file(rundir.MODEL), lambda tmp: model.save(str(tmp)))
-    summary.update(task.evaluate(run, model, data, config))
+    rundir.write_staged(run.file(rundir.MODEL), lambda tmp: model.save(str(tmp)))
+    if test:
+        summary.update(task.evaluate(run, model, data, config))
+    else:
+        summary.update(rundir.kept_validation(run.file(rundir.HISTORY), task.monitor, config.keep))
     summary["wall_time_s"] = round(run.elapsed(), 1)  # start to save, over resumes
     rundir.write_json(run.file(rundir.METRICS), summary)
     summary["plots"] = task.plots(run, data, summary, console)
@@ -361,6 +414,10 @@ def _start(run, task, config, data, report, resumed: bool) -> None:
 
 def _ended(run, error: BaseException) -> BaseException:
     """Record how a run that started here ended; -> the exception for the user (one line)."""
+    if isinstance(error, rundir.RunStopped):
+        if run.active:
+            run.mark(error.status, ended=rundir.now())
+        return error
     signum = getattr(error, "signum", None)
     if isinstance(error, KeyboardInterrupt):
         signum = 2
@@ -377,7 +434,7 @@ def _ended(run, error: BaseException) -> BaseException:
         else:
             message = f"{name}: run {run.name} stopped before training began; nothing was saved"
         return interrupts.Interrupted(signum, message)
-    disk = _disk_full(error)
+    disk = rundir.disk_full_reason(error)
     if started:
         try:
             why = (str(error).splitlines() or [type(error).__name__])[0][:300]
@@ -390,82 +447,3 @@ def _ended(run, error: BaseException) -> BaseException:
             f"with: zoo resume {run.path}"
         )
     return error
-
-
-def _disk_full(error: BaseException) -> str:
-    """The file system's words when ``error`` is a full disk (OSError or TensorFlow's), else ''."""
-    text = str(error)
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return error.strerror or "No space left on device"
-    if "No space left on device" in text or "Disk quota exceeded" in text:
-        return "No space left on device"
-    return ""
-
-
-# ---------------------------------------------------------------------------------------------
-# Helpers of the phases
-# ---------------------------------------------------------------------------------------------
-
-
-def _init_source(config: TrainConfig, run):
-    """``--init-from``: the source run, or None."""
-    if not config.init_from:
-        return None
-    from zoo.training import finetune
-
-    return finetune.source_run(config.init_from, run.path.parent)
-
-
-def _source_architecture(config: TrainConfig, spec, source, console: Console) -> TrainConfig:
-    """A fine-tune of a zoo run of the same model builds the source's architecture where the
-    new run's config (recipe, --set) leaves today's defaults: the weights go back into the net
-    they were trained in, even after a default changed (resnet's stride_padding)."""
-    source_config = source.config() if isinstance(source, rundir.Run) else {}
-    if source_config.get("model") != spec.name:
-        return config
-    began = registry.run_architecture(spec.name, source_config.get("model_config"), source.record())
-    today = registry.architecture(spec.name)
-    inherited = {
-        k: v
-        for k, v in began.items()
-        if k in today and k not in config.model_config and v != today[k]
-    }
-    if not inherited:
-        return config
-    said = ", ".join(f"model.{k}={v}" for k, v in inherited.items())
-    console.print(f"note: {said} as in {source.path} (--set model.KEY=VALUE to change)")
-    return dataclasses.replace(config, model_config={**inherited, **config.model_config})
-
-
-def _warm_start(model, source, spec, console: Console) -> None:
-    """Copy the matching layers of ``source`` (if any) into a freshly built ``model``."""
-    if source is None:
-        return
-    from zoo.training import finetune, presets
-
-    loaded = finetune.init_from(model, source, spec.family, console)
-    what = "weights of KerasHub preset" if isinstance(source, presets.Preset) else "layers from"
-    console.print(f"initialised {loaded} {what} {source.path}")
-
-
-def _distributed(ds):
-    """Shard by data, not files: works for every TFDS layout and for mocked datasets."""
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.with_options(options)
-
-
-def _patch_multi_worker_build(model, strategy, ds) -> None:
-    """Keras 3's fit() builds a model under a strategy by averaging the first distributed batch
-    across replicas, which fails under MultiWorkerMirroredStrategy ("Attempt to convert a value
-    (PerReplica...)", keras-team/keras#20585). Build from a local batch instead; the symbolic
-    build only needs shapes."""
-    batch = next(iter(ds.take(1)))
-
-    def build(iterator=None, data_batch=None):
-        with strategy.scope():
-            model._symbolic_build(data_batch=batch)
-
-    object.__setattr__(model, "_maybe_symbolic_build", build)  # bypass Keras attribute tracking

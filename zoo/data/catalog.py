@@ -83,3 +83,22 @@ def describe(name: str, data_dir: str | None = None) -> dict[str, Any] | None:
         "splits": {str(k): int(v.num_examples) for k, v in builder.info.splits.items()},
         "version": str(builder.version),
     }
+
+
+def dataset_info(name: str, data_dir: str | None = None) -> dict[str, Any]:
+    """What the zoo reads from dataset ``name``, and whether (which version) it is prepared."""
+    info = datasets.inspect(name, data_dir)
+    row = describe(name, data_dir) or {}
+    return {**info.to_json(), "prepared": row.get("prepared", False), "version": row.get("version")}
+
+
+def prepare(name: str, from_dir: str, data_dir: str | None = None) -> dict[str, Any]:
+    """``zoo data prepare``: build ``name`` from archives downloaded by hand; what was built."""
+    info = datasets.prepare_offline(name, from_dir, data_dir)
+    return {
+        "dataset": name,
+        "data_dir": data_dir,
+        "modality": info.modality,
+        "num_classes": info.num_classes,
+        "splits": info.splits,
+    }

@@ -50,16 +50,25 @@ def complete(info, builder, config, spec, console):
         if config.frontend:
             raise ZooError(f"frontend settings apply to audio data, not {info.modality}")
         return info
-    from zoo.models.audio import frontend_config
+    from zoo.models.audio import frontend_config, min_clip_samples
 
     frontend = dataclasses.asdict(frontend_config(config.frontend))
-    clip = info.input_shape[0]
+    clip, rate = info.input_shape[0], info.sample_rate
+    need = min_clip_samples(rate, frontend)
+    if clip is not None and clip < need:
+        raise ZooError(
+            f"--clip-seconds {config.clip_seconds} is {clip} samples, shorter than the front "
+            f"end's window needs ({need} samples); pass --clip-seconds {need / rate:.3f} or more"
+        )
     if clip is None:
         clip = _clip_samples(builder, info)
+        why = f"the {CLIP_PERCENTILE}th percentile of training clip lengths"
+        if clip < need:
+            why = f"{why} is {clip}, below the {need} the front end's window needs"
+            clip = need
         console.print(
-            f"note: clips cut or padded to {clip} samples ({clip / info.sample_rate:.2f} s, the "
-            f"{CLIP_PERCENTILE}th percentile of training clip lengths; set --clip-seconds to "
-            "change)"
+            f"note: clips cut or padded to {clip} samples ({clip / rate:.2f} s, {why}; set "
+            "--clip-seconds to change)"
         )
     return dataclasses.replace(info, input_shape=(int(clip),), frontend=frontend)
 

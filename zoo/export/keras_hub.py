@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, with_article
 from zoo.training.presets import (
     FAMILIES,
     backbone_outputs,
@@ -84,6 +84,17 @@ def _vit_to_hub(keras_hub, run, model, arch):
     return backbone, converter, inputs, inputs * 2.0 - 1.0, []
 
 
+def export_run_preset(run_dir, root, name: str | None = None) -> dict[str, Any]:
+    """``zoo export --format keras-hub``: ROOT/NAME/keras-hub/ from a BERT or ViT run (a
+    fine-tuned or a masked-LM pretraining run); never overwrites."""
+    from zoo.runs import rundir
+
+    run = rundir.open_run(run_dir, classifier=False)
+    name = name or run.name
+    rundir.check_run_name(name)
+    return export_preset(run, Path(root) / name / "keras-hub")
+
+
 def export_preset(run, out_dir: Path) -> dict[str, Any]:
     """Write ``run`` (a zoo BERT or ViT run) as a KerasHub preset in ``out_dir`` (backbone,
     and the tokenizer for BERT), reload it with KerasHub and compare the outputs."""
@@ -100,7 +111,8 @@ def export_preset(run, out_dir: Path) -> dict[str, Any]:
     spec = registry.get_spec(config.get("model", ""))
     if spec.family not in FAMILIES.values():
         raise ZooError(
-            f"--format keras-hub exports BERT and ViT runs; {run.path} holds a {spec.name} "
+            "--format keras-hub exports BERT and ViT runs; "
+            f"{run.path} holds {with_article(spec.name)} "
             f"({spec.family}) model"
         )
     model = as_float32(load_keras_model(run))  # a preset computes in float32, as KerasHub loads it

@@ -114,14 +114,33 @@ class SpecAugment(layers.Layer):
         }
 
 
+def _frames(rate: int, c: FrontendConfig) -> tuple[int, int, int]:
+    """(window, hop, FFT length) in samples."""
+    window = max(2, round(rate * c.frame_ms / 1000))
+    hop = max(1, round(rate * c.hop_ms / 1000))
+    return window, hop, 1 << (window - 1).bit_length()  # the FFT: the next power of two
+
+
+def min_clip_samples(sample_rate: int, frontend: dict | None) -> int:
+    """The shortest clip the front end reads: the STFT centres its first frame by mirroring
+    FFT/2 samples at each end, which needs more samples than that."""
+    return _frames(int(sample_rate), frontend_config(frontend))[2] // 2 + 1
+
+
 def spectrogram(waveforms, info, image: bool):
     """float waveforms (batch, samples) -> normalised log-mel features: (batch, frames, mel
     bins), or (batch, frames, mel bins, 1) with ``image``."""
     c = frontend_config(info.frontend)
     rate = int(info.sample_rate)
-    window = max(2, round(rate * c.frame_ms / 1000))
-    hop = max(1, round(rate * c.hop_ms / 1000))
-    fft = 1 << (window - 1).bit_length()  # the next power of two
+    window, hop, fft = _frames(rate, c)
+    need, clip = min_clip_samples(rate, info.frontend), info.input_shape[0]
+    if clip is not None and clip < need:
+        from zoo.errors import ZooError
+
+        raise ZooError(
+            f"audio clips of {clip} samples are shorter than the front end's window needs "
+            f"({need} samples, {need / rate:.3f} s at {rate} Hz); raise --clip-seconds"
+        )
     x = layers.MelSpectrogram(
         fft_length=fft,
         sequence_length=window,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zoo import config as cfg
-from zoo.errors import ZooError, did_you_mean
+from zoo.errors import ZooError, did_you_mean, with_article
 
 MODALITIES = ("image", "text", "audio")
 
@@ -167,7 +167,8 @@ def check_dataset(spec: ModelSpec, info: Any) -> None:
     if info.modality not in spec.modalities:
         raise ZooError(
             f"model {spec.name} takes {' or '.join(spec.modalities)} input but dataset "
-            f"{info.name} is {info.modality} data; pick a {info.modality} model (`zoo models "
+            f"{info.name} is {info.modality} data; pick {with_article(info.modality)} model "
+            "(`zoo models "
             f"--modality {info.modality}`)"
         )
     if info.pair_key and spec.tokenizer != "wordpiece":

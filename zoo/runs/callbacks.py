@@ -5,6 +5,9 @@ disk always means everything of that epoch was written."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import math
 
 import keras
@@ -60,6 +63,23 @@ class Guard(keras.callbacks.Callback):
             )
 
 
+class SaveBest(keras.callbacks.Callback):
+    """The best validation epoch's weights, written through ``rundir.write_staged``. Keras's
+    ``ModelCheckpoint`` writes HDF5 straight into the run directory, where a full disk fails
+    inside HDF5: tracebacks at exit, once a segfault."""
+
+    def __init__(self, path: Path, monitor: str, best: float):
+        super().__init__()
+        self.path, self.monitor, self.best = path, monitor, best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not float(value) > self.best:  # NaN never counts as better
+            return
+        rundir.write_staged(self.path, lambda tmp: self.model.save_weights(str(tmp)))
+        self.best = float(value)
+
+
 class SaveState(keras.callbacks.Callback):
     """The resume state after every epoch (``zoo.runs.checkpoints``)."""
 
@@ -73,24 +93,23 @@ class SaveState(keras.callbacks.Callback):
 
 
 def standard(
-    run, stop: StopRequest, monitor: str, optimization: OptimizationConfig, extra=()
+    run,
+    stop: StopRequest,
+    monitor: str,
+    optimization: OptimizationConfig,
+    extra=(),
+    on_epoch: Callable[[int, dict], None] | None = None,
 ) -> list:
     """Guard, best checkpoint (unless the run keeps its last weights), history, TensorBoard,
-    early stopping, ``extra``, resume state."""
+    early stopping, ``extra``, resume state, then ``on_epoch(epochs done, logs)`` (a caller's
+    per-epoch report, e.g. a study's pruning: it sees the epoch only once it is saved)."""
     work = run.work
     ckpt = run.checkpoints
     ckpt.mkdir(parents=True, exist_ok=True)
     cbs = [Guard(run, stop)]
     if optimization.keep == "best":
-        best = keras.callbacks.ModelCheckpoint(
-            str(ckpt / checkpoints.BEST),
-            monitor=monitor,
-            mode="max",
-            save_best_only=True,
-            save_weights_only=True,
-        )
-        best.best = rundir.best_so_far(work / "history.csv", monitor)
-        cbs.append(best)
+        best = rundir.best_so_far(work / "history.csv", monitor)
+        cbs.append(SaveBest(ckpt / checkpoints.BEST, monitor, best))
     cbs += [
         keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False, profile_batch=0),
@@ -98,4 +117,7 @@ def standard(
     if optimization.early_stopping:
         patience = optimization.early_stopping
         cbs.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience))
-    return [*cbs, *extra, SaveState(run, stop)]
+    cbs = [*cbs, *extra, SaveState(run, stop)]
+    if on_epoch is not None:
+        cbs.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: on_epoch(e + 1, logs)))
+    return cbs

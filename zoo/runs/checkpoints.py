@@ -29,7 +29,7 @@ def save(model, folder: Path, epochs_done: int, elapsed_s: float | None = None) 
     ``elapsed_s``: the run's training time so far, summed over the processes that trained it."""
     folder.mkdir(parents=True, exist_ok=True)
     name = _file(epochs_done)
-    rundir.write_atomic(folder / name, lambda tmp: model.save_weights(str(tmp)))
+    rundir.write_staged(folder / name, lambda tmp: model.save_weights(str(tmp)))
     keep = [name, *[f for _, f in _listed(folder) if f != name][:1]]
     times = {**_state(folder).get("elapsed_s", {}), name: elapsed_s}
     state = {"epoch": epochs_done, "file": name, "previous": keep[1:]}

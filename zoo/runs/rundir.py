@@ -37,6 +37,16 @@ DISTRIBUTE, LOCK = "distribute.json", ".lock"
 STATUSES = ("created", "running", "interrupted", "failed", "finished")
 
 
+class RunStopped(Exception):
+    """Raised by a caller's per-epoch hook to end a run early with ``status`` (a study's pruned
+    trial: "pruned"). The engine records the status, keeps the epoch's resume state, and
+    re-raises."""
+
+    def __init__(self, status: str, message: str = ""):
+        super().__init__(message or f"run stopped: {status}")
+        self.status = status
+
+
 def default_runs_dir() -> Path:
     return Path(os.environ.get("ZOO_RUNS_DIR", "runs"))
 
@@ -83,6 +93,41 @@ def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+SCRATCH_ROOTS = ("/dev/shm",)  # memory-backed file systems, tried before the system temp dir
+SCRATCH_FREE = 256 << 20  # a scratch root is used only with this much free space
+
+
+def _scratch_root() -> str:
+    import shutil
+    import tempfile
+
+    for root in SCRATCH_ROOTS:
+        with contextlib.suppress(OSError):
+            if os.access(root, os.W_OK) and shutil.disk_usage(root).free > SCRATCH_FREE:
+                return root
+    return tempfile.gettempdir()
+
+
+def write_staged(path: Path, write: Callable[[Path], Any]) -> None:
+    """``write_atomic`` for files a library writes itself (Keras weights and models through
+    HDF5 and zip): ``write(tmp)`` fills a scratch file in memory (``/dev/shm``, else the system
+    temp dir), then this module copies the bytes beside ``path`` and renames them over it. A
+    full disk is then an ``OSError`` of Python's own writes, turned into one line, never a
+    failed write inside HDF5 (which prints tracebacks at exit and can crash the process)."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="zoo-", dir=_scratch_root()) as scratch:
+        staged = Path(scratch) / path.name  # the suffix picks Keras's format
+        write(staged)
+
+        def copy(tmp: Path) -> None:
+            with staged.open("rb") as src, tmp.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+
+        write_atomic(path, copy)
 
 
 def check_output_dir(root: Path, flag: str) -> None:
@@ -416,3 +461,37 @@ def list_runs(root: Path, pattern: str | None = None) -> list[Run]:
         return []
     runs = [Run(p) for p in sorted(root.iterdir()) if (p / CONFIG).exists()]
     return [r for r in runs if not pattern or fnmatch.fnmatch(r.name, pattern)]
+
+
+def kept_validation(history_csv: Path, monitor: str, keep: str) -> dict[str, Any]:
+    """The kept epoch's validation metrics from history.csv (the best by ``monitor`` with
+    ``keep`` "best", else the last): what a run finished without its test evaluation reports."""
+    import csv
+    import math
+
+    with Path(history_csv).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return {}
+
+    def value(row):
+        try:
+            return float(row.get(monitor) or "nan")
+        except ValueError:
+            return math.nan
+
+    scored = [r for r in rows if not math.isnan(value(r))]
+    kept = max(scored, key=value) if keep == "best" and scored else rows[-1]
+    out = {"kept_epoch": int(kept["epoch"]) + 1}
+    out.update({k: float(v) for k, v in kept.items() if k.startswith("val_") and v})
+    return out
+
+
+def disk_full_reason(error: BaseException) -> str:
+    """The file system's words when ``error`` is a full disk (OSError or TensorFlow's), else ''."""
+    text = str(error)
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return error.strerror or "No space left on device"
+    if "No space left on device" in text or "Disk quota exceeded" in text:
+        return "No space left on device"
+    return ""

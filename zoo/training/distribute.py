@@ -298,3 +298,26 @@ def restores_precision(fn):
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+def shard_by_data(ds):
+    """Shard by data, not files: works for every TFDS layout and for mocked datasets."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
+def patch_multi_worker_build(model, strategy, ds) -> None:
+    """Keras 3's fit() builds a model under a strategy by averaging the first distributed batch
+    across replicas, which fails under MultiWorkerMirroredStrategy ("Attempt to convert a value
+    (PerReplica...)", keras-team/keras#20585). Build from a local batch instead; the symbolic
+    build only needs shapes."""
+    batch = next(iter(ds.take(1)))
+
+    def build(iterator=None, data_batch=None):
+        with strategy.scope():
+            model._symbolic_build(data_batch=batch)
+
+    object.__setattr__(model, "_maybe_symbolic_build", build)  # bypass Keras attribute tracking

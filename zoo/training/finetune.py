@@ -9,10 +9,12 @@ shapes (another image size or channel count, another vocabulary) is a clear erro
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, with_article
 from zoo.models import registry
+from zoo.runs import rundir
 
 FRESH = ("logits", "logits_dropout")  # the task head: always trained from scratch
 
@@ -60,8 +62,9 @@ def init_from(model, run, target_family: str, console=None) -> int:
     source_family = registry.get_spec(source_model).family if source_model else "?"
     if source_family != target_family:
         raise ZooError(
-            f"--init-from: {run.path} holds a {source_model} model ({source_family} family); "
-            f"initialise a {target_family} model from a run of the {target_family} family"
+            f"--init-from: {run.path} holds {with_article(source_model)} model "
+            f"({source_family} family); initialise {with_article(target_family)} model from a "
+            f"run of the {target_family} family"
         )
     source = _layers(load_keras_model(run))
     loaded = 0
@@ -83,3 +86,42 @@ def init_from(model, run, target_family: str, console=None) -> int:
     if not loaded:
         raise ZooError(f"--init-from: no layer of {run.path} matches this model")
     return loaded
+
+
+def source_for(init_from: str | None, run):
+    """``--init-from``: the source (a zoo run or a KerasHub preset), or None."""
+    if not init_from:
+        return None
+    return source_run(init_from, run.path.parent)
+
+
+def source_architecture(config, spec, source, console):
+    """A fine-tune of a zoo run of the same model builds the source's architecture where the
+    new run's config (recipe, --set) leaves today's defaults: the weights go back into the net
+    they were trained in, even after a default changed (resnet's stride_padding)."""
+    source_config = source.config() if isinstance(source, rundir.Run) else {}
+    if source_config.get("model") != spec.name:
+        return config
+    began = registry.run_architecture(spec.name, source_config.get("model_config"), source.record())
+    today = registry.architecture(spec.name)
+    inherited = {
+        k: v
+        for k, v in began.items()
+        if k in today and k not in config.model_config and v != today[k]
+    }
+    if not inherited:
+        return config
+    said = ", ".join(f"model.{k}={v}" for k, v in inherited.items())
+    console.print(f"note: {said} as in {source.path} (--set model.KEY=VALUE to change)")
+    return dataclasses.replace(config, model_config={**inherited, **config.model_config})
+
+
+def warm_start(model, source, spec, console) -> None:
+    """Copy the matching layers of ``source`` (if any) into a freshly built ``model``."""
+    if source is None:
+        return
+    from zoo.training import presets
+
+    loaded = init_from(model, source, spec.family, console)
+    what = "weights of KerasHub preset" if isinstance(source, presets.Preset) else "layers from"
+    console.print(f"initialised {loaded} {what} {source.path}")

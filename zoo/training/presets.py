@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, with_article
 
 HANDLES = ("kaggle://", "hf://", "modelscope://", "gs://")
 
@@ -173,8 +173,9 @@ def model_settings(preset: Preset, spec) -> dict[str, Any]:
     what differs."""
     if spec.family != preset.family:
         raise ZooError(
-            f"--init-from {preset.handle}: the preset is a {preset.family.upper()} "
-            f"{preset.modality} encoder, and {spec.name} is a {spec.family} {spec.modality} "
+            f"--init-from {preset.handle}: the preset is {with_article(preset.family.upper())} "
+            f"{preset.modality} encoder, and {spec.name} is {with_article(spec.family)} "
+            f"{spec.modality} "
             f"model; train `{preset.family}` from it (zoo train {preset.family} --init-from "
             f"{preset.handle} ...)"
         )

@@ -20,9 +20,11 @@ def resolve(
     sets: Sequence[str] = (),
     flags: dict[str, Any] | None = None,
     pretraining: bool = False,
+    notes: list[str] | None = None,
 ) -> TrainConfig:
     """defaults < family recipe (its pretraining recipe with ``pretraining``) < the recipe's
-    values for this dataset < --smoke < config file < --set < explicit flags."""
+    values for this dataset < --smoke < config file < --set < explicit flags. Where a value the
+    user did not set exceeds a preset's limit, the limit wins and a line joins ``notes``."""
     spec = registry.get_spec(model)
     file_values = cfg_lib.load_file(config_file) if config_file else {}
     set_values = cfg_lib.parse_set(sets)
@@ -37,6 +39,8 @@ def resolve(
         {} if pretraining else spec.dataset_recipes.get(dataset or user.get("dataset"), {})
     )
     merged = cfg_lib.merge(recipe, per_dataset, preset, smoke, user, {"model": spec.name})
+    if preset:
+        _within_preset(merged, preset, user, notes)
     if dataset:
         merged["dataset"] = dataset
     if not merged.get("dataset"):
@@ -44,6 +48,21 @@ def resolve(
     config = cfg_lib.from_dict(TrainConfig, merged, where="train config")
     registry.model_config(config.model, config.model_config)  # architecture keys checked now
     return config
+
+
+def _within_preset(merged: dict, preset: dict, user: dict, notes: list[str] | None) -> None:
+    """A recipe's text length beyond the preset's position table gives way to the table (the
+    user never asked for it); a length the user set stays, and the model refuses it."""
+    positions = preset["model_config"].get("max_positions")
+    length = merged.get("sequence_length", TrainConfig.sequence_length)
+    if positions is None or "sequence_length" in user or length <= positions:
+        return
+    merged["sequence_length"] = positions
+    if notes is not None:
+        notes.append(
+            f"note: sequence_length {positions}, the preset's max_positions (the recipe's "
+            f"{length} is longer; --sequence-length sets it)"
+        )
 
 
 def preset_values(model: str, user: dict[str, Any]) -> dict[str, Any]:
