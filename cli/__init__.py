@@ -24,6 +24,8 @@ def main(debug: bool) -> None:
       zoo predict saved_models/<run-name> shirt.png # top-5 classes
       zoo pretrain bert_tiny -d imdb_reviews --split unsupervised   # masked-LM pretraining
       zoo resume runs/<run-name>                    # continue an interrupted run
+      zoo tune cnn -d cifar10 --trials 16           # search the recipe (Optuna)
+      zoo sweep cnn -d cifar10 --seeds 0,1,2        # the same run over seeds and values
     """
 
 
@@ -40,6 +42,7 @@ from cli import (
     resume,
     runs,
     train,
+    tune,
 )
 
 for command in (
@@ -55,5 +58,8 @@ for command in (
     runs.runs,
     doctor.doctor,
     benchmark.benchmark,
+    tune.tune,
+    tune.sweep,
+    tune.tune_worker,
 ):
     main.add_command(command)

@@ -113,11 +113,11 @@ def export(
             run_dir,
             root,
             name,
-            quantize,
-            calibration_examples,
-            int8_io,
-            eval_examples,
-            select_tf_ops,
+            quantize=quantize,
+            calibration_examples=calibration_examples,
+            int8_io=int8_io,
+            eval_examples=eval_examples,
+            select_tf_ops=select_tf_ops,
             console=console(as_json),
         )
         if as_json:

@@ -100,7 +100,9 @@ def info(name, image_size, num_classes, vocab_size, as_json):
     ):
         if value is not None and value < 1:
             raise click.BadParameter(f"must be positive, got {value}", param_hint=flag)
-    data = api.model_info(name, image_size, num_classes, vocab_size)
+    data = api.model_info(
+        name, image_size=image_size, num_classes=num_classes, vocab_size=vocab_size
+    )
     if as_json:
         emit_json(data)
         return

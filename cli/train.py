@@ -152,28 +152,37 @@ def resolve(model, dataset, config_file, sets, flags, pretraining=False, out=Non
     return config
 
 
+# Options of a classification run that `zoo tune` and `zoo sweep` take too (pretraining has
+# no labels, augmentation or validation fraction of its own).
+classifier_options = _compose(
+    click.option("--momentum", type=float, default=None, help="sgd and rmsprop."),
+    click.option("--label-smoothing", type=float, default=None),
+    click.option(
+        "--augment",
+        default=None,
+        help=f"{_choices(AUGMENTATIONS)} (shift: audio; the rest: images).",
+    ),
+    click.option("--image-size", type=int, default=None, help="Resize images to this square size."),
+    click.option(
+        "--clip-seconds",
+        type=float,
+        default=None,
+        help="Audio: cut or pad clips to this length (default: 95th percentile of training clips).",
+    ),
+    click.option("--standardize", default=None, help=f"Text: {_choices(STANDARDIZE)}."),
+    click.option(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="Held out of train when the dataset has no validation split (default 0.1).",
+    ),
+    click.option("--early-stopping", type=int, default=None, help="Patience in epochs; 0 is off."),
+)
+
+
 @click.command("train", cls=ZooCommand)
 @run_options
-@click.option("--momentum", type=float, default=None, help="sgd and rmsprop.")
-@click.option("--label-smoothing", type=float, default=None)
-@click.option(
-    "--augment", default=None, help=f"{_choices(AUGMENTATIONS)} (shift: audio; the rest: images)."
-)
-@click.option("--image-size", type=int, default=None, help="Resize images to this square size.")
-@click.option(
-    "--clip-seconds",
-    type=float,
-    default=None,
-    help="Audio: cut or pad clips to this length (default: 95th percentile of training clips).",
-)
-@click.option("--standardize", default=None, help=f"Text: {_choices(STANDARDIZE)}.")
-@click.option(
-    "--val-fraction",
-    type=float,
-    default=None,
-    help="Held out of train when the dataset has no validation split (default 0.1).",
-)
-@click.option("--early-stopping", type=int, default=None, help="Patience in epochs; 0 is off.")
+@classifier_options
 @click.option(
     "--export",
     "export_to",

@@ -7,6 +7,7 @@ evaluation starts (model.keras written, metrics.json not yet): a kill at the wor
 the finish, without timing races.
 """
 
+import json
 import os
 import signal
 import sys
@@ -33,5 +34,7 @@ def _inject(fault: str) -> None:
 
 if __name__ == "__main__":
     _inject(os.environ.get("ZOO_TEST_FAULT", ""))
+    # `zoo tune --workers K` starts its workers through this launcher too, on the same mock.
+    os.environ.setdefault("ZOO_LAUNCHER", json.dumps([sys.executable, __file__, sys.argv[1]]))
     with tfds.testing.mock_data(num_examples=int(sys.argv[1])):
         main(sys.argv[2:], prog_name="zoo")

@@ -34,17 +34,12 @@ def model_rows(pattern: str | None = None, modality: str | None = None) -> list[
     return models.model_rows(pattern, modality)
 
 
-def model_info(
-    name: str,
-    image_size: int | None = None,
-    num_classes: int | None = None,
-    vocab_size: int | None = None,
-) -> dict[str, Any]:
+def model_info(name: str, **facts: int | None) -> dict[str, Any]:
     """Full default config, recipe, parameter count and FLOPs per example of one variant, on
-    the reference input or the image size / classes / vocabulary given."""
+    the reference input or the ``image_size`` / ``num_classes`` / ``vocab_size`` given."""
     from zoo import model_info as models
 
-    return models.model_info(name, image_size, num_classes, vocab_size)
+    return models.model_info(name, **facts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,6 +103,35 @@ def resume(
     from zoo import engine
 
     return engine.resume(run_dir, tpu=tpu, data_dir=data_dir, download=download, console=console)
+
+
+# ---------------------------------------------------------------------------------------------
+# Many runs: studies (Optuna) and sweeps
+# ---------------------------------------------------------------------------------------------
+
+
+def tune_spec(kind: str, model: str, dataset=None, *, resume=False, runs_dir=None, **options):
+    """(the study's settings, its stored database URL): checked from the command line's values
+    (``zoo.tune.runner.make_spec``), or with ``resume`` read from study ``model``'s folder."""
+    from zoo.tune import runner
+
+    if resume:
+        return runner.resume_spec(model, runs_dir)
+    return runner.make_spec(kind, model, dataset, **options), None
+
+
+def tune(spec, runs_dir: str | Path | None = None, **options) -> dict[str, Any]:
+    """Run or continue a study or sweep (``zoo tune``, ``zoo sweep``); its summary at the end."""
+    from zoo.tune import runner
+
+    return runner.run(spec, runs_dir, **options)
+
+
+def tune_show(study: str, runs_dir=None, storage: str | None = None) -> dict[str, Any]:
+    """A study's trials, best trial (tested once), reproducing command, per-value medians."""
+    from zoo.tune import runner
+
+    return runner.show(study, runs_dir, storage)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,22 +229,14 @@ def prepare_data(name: str, from_dir: str, data_dir: str | None = None) -> dict[
 
 
 def export_tflite(
-    run_dir: str | Path,
-    root: str | Path = "saved_models",
-    name: str | None = None,
-    quantize: str = "none",
-    calibration_examples: int = 200,
-    int8_io: bool = False,
-    eval_examples: int | None = None,
-    select_tf_ops: bool = False,
-    console: Console | None = None,
+    run_dir: str | Path, root: str | Path = "saved_models", name: str | None = None, **options
 ) -> dict[str, Any]:
     """Write ROOT/NAME/tflite-QUANTIZE/ (model.tflite, labels, zoo.json, report.json) and check the
-    file against the float SavedModel on the test split through the TFLite interpreter."""
+    file against the float SavedModel on the test split through the TFLite interpreter
+    (``options`` as ``zoo.export.tflite.export_tflite``: quantize, calibration_examples, ...)."""
     from zoo.export import tflite
 
-    options = (quantize, calibration_examples, int8_io, eval_examples, select_tf_ops)
-    return tflite.export_tflite(run_dir, root, name, *options, console)
+    return tflite.export_tflite(run_dir, root, name, **options)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -195,6 +195,14 @@ RECIPE = dict(
     epochs=2,
 )
 
+# `zoo tune`'s default space for fine-tuning (AdamW), around the recipe above.
+SPACE = {
+    "learning_rate": "log:1e-5..1e-3",
+    "weight_decay": "0.0..0.1",
+    "model.dropout": "0.0..0.3",
+    "batch_size": "16,32,64",
+}
+
 
 # Masked-LM pretraining (``zoo pretrain``): BERT's 128-token phase, a larger learning rate.
 PRETRAIN_RECIPE = dict(
@@ -213,6 +221,7 @@ def _variant(fn):
         modality="text",
         builder=build_bert,
         recipe=RECIPE,
+        space=SPACE,
         default=fn.__name__ == "bert_tiny",
         pretrain="mlm",
         tokenizer="wordpiece",

@@ -78,6 +78,15 @@ RECIPE = dict(
     steps_per_execution=16,
 )
 
+# `zoo tune`'s default space (zoo/tune/space.py has the syntax): around the recipe above.
+SPACE = {
+    "learning_rate": "log:3e-4..3e-3",
+    "weight_decay": "0.0..0.01",
+    "label_smoothing": "0.0..0.2",
+    "model.dropout": "0.0..0.5",
+    "batch_size": "32,64,128",
+}
+
 
 # CIFAR-10, measured at 10 epochs (seed 0, one run each, test accuracy): the recipe above 71.76%;
 # a peak rate of 2e-3 after one warmup epoch 73.60%; batch 32 72.39% (but 2.3x the time); AdamW
@@ -96,6 +105,7 @@ DATASET_RECIPES: dict = {
     modality="image",
     builder=build_cnn,
     recipe=RECIPE,
+    space=SPACE,
     default=True,
     accepts=("audio",),
     dataset_recipes=DATASET_RECIPES,

@@ -62,9 +62,22 @@ RECIPE = dict(
     epochs=30,
 )
 
+# `zoo tune`'s default space, around the recipe above.
+SPACE = {
+    "learning_rate": "log:1e-3..1e-2",
+    "label_smoothing": "0.0..0.2",
+    "model.dropout": "0.0..0.5",
+    "batch_size": "32,64,128",
+}
+
 
 @register_model(
-    family="ds_cnn", modality="audio", builder=build_ds_cnn, recipe=RECIPE, default=True
+    family="ds_cnn",
+    modality="audio",
+    builder=build_ds_cnn,
+    recipe=RECIPE,
+    space=SPACE,
+    default=True,
 )
 def ds_cnn() -> DSCNNConfig:
     """DS-CNN-S of "Hello Edge" (Zhang et al. 2017): conv 10x4/2 then 4 depthwise-separable blocks of 64."""

@@ -44,8 +44,19 @@ RECIPE = dict(
     steps_per_execution=16,  # tiny steps: dispatch-bound, as the cnn (zoo/models/cnn.py)
 )
 
+# `zoo tune`'s default space (zoo/tune/space.py has the syntax): around the recipe above.
+SPACE = {
+    "learning_rate": "log:1e-4..1e-2",
+    "weight_decay": "0.0..0.01",
+    "label_smoothing": "0.0..0.2",
+    "model.dropout": "0.0..0.5",
+    "batch_size": "32,64,128",
+}
 
-@register_model(family="mlp", modality="image", builder=build_mlp, recipe=RECIPE, default=True)
+
+@register_model(
+    family="mlp", modality="image", builder=build_mlp, recipe=RECIPE, space=SPACE, default=True
+)
 def mlp() -> MLPConfig:
     """Flatten -> Dense 128 relu -> Dense classes: the seed's multi-layer perceptron."""
     return MLPConfig()

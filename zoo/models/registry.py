@@ -43,6 +43,7 @@ class ModelSpec:
     pretrain_recipe: dict = field(default_factory=dict)  # TrainConfig defaults for pretraining
     accepts: tuple[str, ...] = ()  # further modalities it reads (e.g. audio as spectrograms)
     dataset_recipes: dict = field(default_factory=dict)  # dataset -> recipe values for it
+    space: dict = field(default_factory=dict)  # `zoo tune`'s default search space: NAME -> SPEC
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -68,6 +69,7 @@ def register_model(
     pretrain_recipe: dict | None = None,
     accepts: tuple[str, ...] = (),
     dataset_recipes: dict | None = None,
+    space: dict | None = None,
 ) -> Callable:
     """Decorator registering a variant function that returns its architecture config."""
     if not {modality, *accepts} <= set(MODALITIES):
@@ -92,6 +94,7 @@ def register_model(
             pretrain_recipe=dict(pretrain_recipe or {}),
             accepts=tuple(accepts),
             dataset_recipes=dict(dataset_recipes or {}),
+            space=dict(space or {}),
         )
         if default or family not in _FAMILY_DEFAULTS:
             _FAMILY_DEFAULTS[family] = name

@@ -108,12 +108,20 @@ RECIPE = dict(
     keep="last",
 )
 
+# `zoo tune`'s default space: SGD's learning rate and weight decay, around the recipe above.
+SPACE = {
+    "learning_rate": "log:0.02..0.3",
+    "weight_decay": "log:1e-4..1e-2",
+    "label_smoothing": "0.0..0.2",
+}
+
 
 @register_model(
     family="resnet",
     modality="image",
     builder=build_resnet,
     recipe=RECIPE,
+    space=SPACE,
     default=True,
     accepts=("audio",),
 )
@@ -123,7 +131,12 @@ def resnet20() -> ResNetConfig:
 
 
 @register_model(
-    family="resnet", modality="image", builder=build_resnet, recipe=RECIPE, accepts=("audio",)
+    family="resnet",
+    modality="image",
+    builder=build_resnet,
+    recipe=RECIPE,
+    space=SPACE,
+    accepts=("audio",),
 )
 def resnet32() -> ResNetConfig:
     """ResNet-32 for CIFAR (He et al. 2016), about 0.46M parameters."""
@@ -131,7 +144,12 @@ def resnet32() -> ResNetConfig:
 
 
 @register_model(
-    family="resnet", modality="image", builder=build_resnet, recipe=RECIPE, accepts=("audio",)
+    family="resnet",
+    modality="image",
+    builder=build_resnet,
+    recipe=RECIPE,
+    space=SPACE,
+    accepts=("audio",),
 )
 def resnet56() -> ResNetConfig:
     """ResNet-56 for CIFAR (He et al. 2016), about 0.85M parameters."""

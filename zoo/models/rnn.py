@@ -71,6 +71,14 @@ RECIPE = dict(
     epochs=3,
 )
 
+# `zoo tune`'s default space: learning rate, dropout and batch size, around the recipe above.
+SPACE = {
+    "learning_rate": "log:3e-4..1e-2",
+    "weight_decay": "0.0..0.01",
+    "model.dropout": "0.0..0.5",
+    "batch_size": "16,32,64,128",
+}
+
 
 # IMDB, measured (seed 0, test accuracy, 3 epochs): 256 tokens gave lstm 86.64%, gru 86.11%,
 # bilstm 86.48%; 512 tokens (most reviews whole) lstm 87.75%, gru 87.36%; with dropout 0.3 on
@@ -85,6 +93,7 @@ def _variant(default: bool = False):
         modality="text",
         builder=build_rnn,
         recipe=RECIPE,
+        space=SPACE,
         default=default,
         accepts=("audio",),
         dataset_recipes=DATASET_RECIPES,

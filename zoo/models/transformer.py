@@ -256,6 +256,14 @@ RECIPE = dict(
     epochs=3,
 )
 
+# `zoo tune`'s default space (AdamW), around the recipe above.
+SPACE = {
+    "learning_rate": "log:1e-4..3e-3",
+    "weight_decay": "0.0..0.1",
+    "model.dropout": "0.0..0.3",
+    "warmup_epochs": "0.0..0.5",
+}
+
 
 # IMDB (seed 0, test accuracy, 3 epochs): 256 tokens 85.98%, 512 tokens (most reviews whole)
 # 87.23%. results/results.csv has the 3 seeds.
@@ -267,6 +275,7 @@ DATASET_RECIPES = {"imdb_reviews": {"sequence_length": 512}}
     modality="text",
     builder=build_transformer,
     recipe=RECIPE,
+    space=SPACE,
     default=True,
     dataset_recipes=DATASET_RECIPES,
 )

@@ -129,6 +129,14 @@ RECIPE = dict(
     epochs=30,
 )
 
+# `zoo tune`'s default space (AdamW, DeiT-style), around the recipe above.
+SPACE = {
+    "learning_rate": "log:1e-4..3e-3",
+    "weight_decay": "0.0..0.1",
+    "label_smoothing": "0.0..0.2",
+    "model.dropout": "0.0..0.3",
+}
+
 
 def _variant(fn):
     return register_model(
@@ -136,6 +144,7 @@ def _variant(fn):
         modality="image",
         builder=build_vit,
         recipe=RECIPE,
+        space=SPACE,
         default=fn.__name__ == "vit_tiny",
     )(fn)
 

@@ -87,7 +87,7 @@ def confusion_matrix(
 def write_plots(folder: Path, metrics: dict, names, history: Path | None, console) -> list[str]:
     """Training curves and confusion matrix as PNG files (needs matplotlib: the plots extra)."""
     if not available():
-        console.print("note: no plots (install matplotlib: pip install 'zoo[plots]')")
+        console.print("note: no plots (matplotlib is missing: pip install matplotlib)")
         return []
     folder.mkdir(parents=True, exist_ok=True)
     out = [confusion_matrix(metrics["confusion_matrix"], names, folder / "confusion.png")]

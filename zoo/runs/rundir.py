@@ -34,7 +34,7 @@ CONFIG, DATASET, RUN, METRICS, HISTORY, MODEL = (
     "model.keras",
 )
 DISTRIBUTE, LOCK = "distribute.json", ".lock"
-STATUSES = ("created", "running", "interrupted", "failed", "finished")
+STATUSES = ("created", "running", "interrupted", "failed", "pruned", "finished")
 
 
 class RunStopped(Exception):
@@ -315,7 +315,7 @@ class Run:
         write_json(self.file(RUN), {**self.record(), **fields})
 
     def status(self) -> str:
-        """finished | running | interrupted | failed | created."""
+        """finished | running | interrupted | failed | pruned (a study stopped it) | created."""
         rec = self.record()
         status = rec.get("status", "created")
         if status == "running" and not _alive(rec.get("pid")):

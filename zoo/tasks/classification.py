@@ -122,14 +122,23 @@ class Classification(Task):
         }
 
     def plots(self, run, data: TrainingData, summary: dict, console) -> list[str]:
-        """Training curves and the test confusion matrix."""
+        """Training curves and the test confusion matrix (curves only for a run finished
+        without its test evaluation, as a study's trials are)."""
         from zoo.runs import plots
 
+        if "metrics" not in summary:
+            return super().plots(run, data, summary, console)
         history = run.file("history.csv")
         names = data.info.label_names
         return plots.write_plots(run.path / "plots", summary["metrics"], names, history, console)
 
     def report(self, summary: dict) -> str:
+        if "metrics" not in summary:  # finished without the test split (a study's trial)
+            accuracy = summary.get("val_accuracy", float("nan"))
+            return (
+                f"validation accuracy {accuracy:.4f} (epoch {summary.get('kept_epoch')}; not "
+                f"tested) in {summary['wall_time_s']}s -> {summary['run_dir']}"
+            )
         m = summary["metrics"]
         return (
             f"test accuracy {m['accuracy']:.4f} ({summary['test_split']}, {m['examples']} "
