@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("models", "data", "runs", "training", "tasks", "export")
+PACKAGES = ("models", "data", "runs", "training", "tasks", "export", "tune")
 
 
 def _module_name(path: Path) -> str:
@@ -55,6 +55,18 @@ def test_models_import_no_data_runs_training_tasks_or_export():
         if m.startswith("zoo.models")
         for i in deps
         if _package(i) in ("data", "runs", "training", "tasks", "export")
+    }
+    assert not bad, sorted(bad)
+
+
+def test_the_tuner_sits_above_the_engine():
+    """Nothing below imports zoo.tune: the engine knows studies only through its hook."""
+    bad = {
+        (m, i)
+        for m, deps in GRAPH.items()
+        if m.startswith("zoo") and not m.startswith(("zoo.tune", "zoo.api"))
+        for i in deps
+        if i.startswith("zoo.tune")
     }
     assert not bad, sorted(bad)
 
