@@ -7,9 +7,7 @@ and ``zoo.doctor``. Nothing heavy is imported here: TensorFlow loads inside the 
 it.
 
 >>> from zoo import api
->>> cfg = api.resolve_train_config("cnn", "fashion_mnist", flags={"epochs": 1})
->>> summary = api.train(cfg)
->>> api.evaluate(summary["run_dir"])["accuracy"]
+>>> api.evaluate(api.train(api.resolve_train_config("cnn", "fashion_mnist"))["run_dir"])
 """
 
 from __future__ import annotations
@@ -186,11 +184,15 @@ def export(
     version: int | None = None,
     verify: bool = False,
     console: Console | None = None,
+    fmt: str = "savedmodel",
 ) -> dict[str, Any]:
-    """Write ``root/name/version/`` (TF Serving layout) from a run; never overwrites."""
-    from zoo.export.savedmodel import export_run
+    """Write ``root/name/version/`` (TF Serving layout; ``fmt`` onnx / openvino:
+    ``root/name/FORMAT/version/``, checked by its own runtime with ``verify``); never overwrites."""
+    from zoo.export import portable, savedmodel
 
-    return export_run(run_dir, root, name, version, verify, console)
+    if fmt in ("onnx", "openvino"):
+        return portable.export(run_dir, fmt, root, name, version, verify, console)
+    return savedmodel.export_run(run_dir, root, name, version, verify, console)
 
 
 def export_keras_hub(
@@ -206,16 +208,14 @@ def export_keras_hub(
 
 
 def predict(target: str | Path, inputs: Sequence[str], top_k: int = 5) -> list[dict[str, Any]]:
-    """Top-k classes for image files (image targets) or raw strings (text targets); a
-    sentence-pair target reads the strings two at a time, each pair one input."""
+    """Top-k classes for image files, WAV files or texts (pairs: two strings each), any format."""
     from zoo.export import loading
 
     return loading.predict(target, inputs, top_k)
 
 
 def benchmark(model: str, dataset: str | None = None, *args, **kwargs) -> dict[str, Any]:
-    """Training and inference throughput, FLOP/s and memory of the step `zoo train` runs
-    (arguments as ``zoo.benchmark.run``)."""
+    """Throughput, FLOP/s and memory of the step `zoo train` runs (``zoo.benchmark.run``)."""
     from zoo import benchmark as bench
 
     return bench.run(model, dataset, *args, **kwargs)

@@ -1,4 +1,4 @@
-"""Prediction targets: a run directory, a SavedModel export or a TFLite export, loaded as one
+"""Prediction targets: a run directory or an export (SavedModel, TFLite, ONNX, OpenVINO), loaded as one
 ``Target`` that ``zoo eval`` and ``zoo predict`` use the same way, and ``predict`` itself.
 
 Also what turns a run into what is served (its Keras model in float32, its dataset facts and
@@ -245,8 +245,11 @@ def load_tflite_target(path: Path) -> Target:
 
 
 def load_target(path: str | Path) -> Target:
-    """A run directory, a SavedModel export (version dir, or model dir for the newest) or a
-    TFLite export (its directory or model.tflite)."""
+    """A run directory, a SavedModel export (version dir, or model dir for the newest), a
+    TFLite export (its directory or model.tflite), or an ONNX / OpenVINO export (a version
+    folder, the format folder for its newest version, or model.onnx / model.xml)."""
+    from zoo.export import runtimes
+
     p = Path(path)
     if not p.exists():
         raise ZooError(f"{p} does not exist: pass a run directory (runs/NAME) or an export")
@@ -254,6 +257,11 @@ def load_target(path: str | Path) -> Target:
         return load_run_target(p)
     if p.suffix == ".tflite" or (p / "model.tflite").exists():
         return load_tflite_target(p)
+    portable = runtimes.find(p)
+    if portable is not None:
+        fmt, folder = portable
+        info, meta, fns = runtimes.open_export(fmt, folder)
+        return Target(folder, info, meta, fns, kind=fmt)
     return load_export_target(p)
 
 

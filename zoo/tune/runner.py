@@ -51,8 +51,8 @@ def make_spec(
         raise ZooError(f"unknown study kind {kind!r}")
     if metric not in METRICS:
         raise ZooError(
-            f"--metric {metric}: not a validation metric the run logs{did_you_mean(metric, METRICS)}"
-            f"; choose one of {', '.join(METRICS)} (the test split is never searched on)"
+            f"--metric {metric}: not a validation metric the run logs"
+            f"{did_you_mean(metric, METRICS)}; choose one of {', '.join(METRICS)} (the test split is never searched on)"
         )
     if prune not in PRUNERS:
         raise ZooError(f"--prune {prune}: choose one of {', '.join(PRUNERS)}")
