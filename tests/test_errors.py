@@ -70,7 +70,7 @@ CASES = [
     (["predict", "runs/text", "   "], "empty text"),
     (["predict", "runs/text", "caf\udce9"], "not valid UTF-8"),
     (["predict", "runs/done", "notes.txt", "--top-k", "0"], "--top-k"),
-    (["export", "runs/done", "--format", "onnx"], "--format"),
+    (["export", "runs/done", "--format", "pytorch"], "--format"),
     (["export", "runs/done", "--quantize", "int8"], "--format tflite"),
     (["runs", "--sort", "speed"], "cannot sort"),
     (["eval", "runs/text", "--tta", "flip"], "mirrors images"),
