@@ -113,11 +113,8 @@ def tune_run(model, dataset, config_file, sets, run_name, runs_dir, tpu, downloa
              resume_study, **flags):  # fmt: skip
     """Run (or continue) a study of MODEL on --dataset."""
     from zoo import api
-    from zoo.errors import ZooError
 
-    if run_name:
-        raise ZooError("--run-name does not apply to a study: its trials are trial-NNNN; name "
-                       "the study with --study")  # fmt: skip
+    _no_run_name(run_name)
     if resume_study:
         spec, stored = api.tune_spec("tune", model, resume=True, runs_dir=runs_dir)
         storage = storage or stored
@@ -185,11 +182,8 @@ def sweep(model, dataset, config_file, sets, run_name, runs_dir, tpu, download, 
       zoo sweep resnet20 -d cifar10 --seeds 0,1 --param label_smoothing=0.0,0.1
     """
     from zoo import api
-    from zoo.errors import ZooError
 
-    if run_name:
-        raise ZooError("--run-name does not apply to a sweep: its runs are trial-NNNN; name "
-                       "the sweep with --study")  # fmt: skip
+    _no_run_name(run_name)
     seed_list = _seeds(seeds)
     spec, _ = api.tune_spec("sweep", model, dataset, study=study, params=params,
                             space_file=space_file, seeds=seed_list, metric=metric,
@@ -199,6 +193,16 @@ def sweep(model, dataset, config_file, sets, run_name, runs_dir, tpu, download, 
         return
     out = api.tune(spec, runs_dir, storage=storage, workers=workers, console=console(as_json))
     _print(out, as_json)
+
+
+def _no_run_name(run_name: str | None) -> None:
+    from zoo.errors import ZooError
+
+    if run_name:
+        raise ZooError(
+            "--run-name does not apply to a study: its runs are trial-NNNN; name the study "
+            "with --study"
+        )
 
 
 def _seeds(text: str | None) -> list[int]:

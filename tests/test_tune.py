@@ -60,6 +60,8 @@ def test_default_space_trials_are_ordinary_runs_and_the_best_is_tested_once(mock
     assert best["command"].startswith("zoo train mlp -d mnist")
     assert "--smoke" in best["command"] or "smoke" in best["command"]
     assert Path("runs/s/study.log").is_file() and Path("runs/s/study.json").is_file()
+    record = json.loads(Path("runs/s/study.json").read_text())
+    assert record["base"]["data_dir"] == "tfds"  # what a worker process reads the study from
     assert Path("runs/s/optimization_history.png").is_file()
 
     again = zoo_json(*_tune("--smoke", "--trials", "2", "--study", "s"))  # nothing left to do
@@ -108,13 +110,26 @@ def test_a_pruned_trial_stops_at_the_epoch_boundary(mock_tfds, workdir, monkeypa
     )
     out = zoo_json(*_tune("--epochs", "3", "--trials", "1", "--study", "p",
                           "--param", "lr=log:1e-3..1e-2"))  # fmt: skip
-    assert _states(out) == {"pruned": 1} and out["best"] is None
+    assert _states(out) == {"pruned": 1} and out["best"] is None  # stopped at epoch 1 of 3
     run = Path(out["trials"][0]["run"])
     assert json.loads((run / "run.json").read_text())["status"] == "pruned"
     assert len((run / "history.csv").read_text().strip().splitlines()) == 2  # header + epoch 1
     assert json.loads((run / "checkpoints" / "state.json").read_text())["epoch"] == 1
     rows = zoo_json("runs", "--runs-dir", "runs/p")
     assert rows[0]["status"] == "pruned"
+
+
+def test_the_last_epoch_is_never_pruned(mock_tfds, workdir, monkeypatch):
+    import optuna
+
+    from zoo.tune import study
+
+    monkeypatch.setattr(
+        study, "pruner", lambda spec: optuna.pruners.ThresholdPruner(lower=1.5, n_warmup_steps=0)
+    )
+    out = zoo_json(*_tune("--epochs", "1", "--trials", "1", "--study", "q",
+                          "--param", "lr=log:1e-3..1e-2"))  # fmt: skip
+    assert _states(out) == {"complete": 1}
 
 
 def test_the_default_pruner_is_the_median_after_a_warm_up():
@@ -205,6 +220,7 @@ def test_a_killed_study_continues_where_it_stopped(signum, tmp_path):
     epochs = [line.split(",")[0] for line in (run0 / "history.csv").read_text().splitlines()[1:]]
     assert epochs == ["0", "1", "2"]  # resumed from its saved epoch, no epoch trained twice
     assert done_before >= 1
+    assert trials[2]["params"] != trials[0]["params"], "a continued study draws new values"
 
 
 def test_two_workers_share_a_journal_study(tmp_path):

@@ -212,6 +212,8 @@ def load_export_target(path: Path) -> Target:
 
 def load_tflite_target(path: Path) -> Target:
     """A TFLite export: its directory or its model.tflite."""
+    from zoo.export import runtimes
+
     folder = path.parent if path.is_file() else path
     meta_file = folder / "zoo.json"
     if not meta_file.exists():
@@ -222,25 +224,8 @@ def load_tflite_target(path: Path) -> Target:
         preprocess.load_text_encoder(folder / "preprocessor") if info.modality == "text" else None
     )
     prep = litert.preprocess_fn(info, vectorizer)
-
-    def run(x):
-        probs = interpreter(prep(np.asarray(x)))
-        class_id = probs.argmax(-1)
-        return {
-            "probabilities": probs,
-            "class_id": class_id,
-            "class_name": np.array([info.label_names[i] for i in class_id]),
-        }
-
-    def from_bytes(blobs):
-        if info.modality == "audio":
-            rate, clip = info.sample_rate, info.input_shape[0]
-            return run(np.stack([preprocess.decode_wav(b, rate, clip).numpy() for b in blobs]))
-        size, channels = tuple(info.input_shape[:2]), info.input_shape[2]
-        return run(np.stack([preprocess.decode_image(b, channels, size).numpy() for b in blobs]))
-
     # raw: the tokenizer takes strings (batch,) and pairs (batch, 2) alike
-    fns = {"raw": run, "bytes": from_bytes}
+    fns = runtimes.target_functions(info, lambda x: interpreter(prep(np.asarray(x))))
     return Target(folder, info, meta, fns, kind="tflite")
 
 

@@ -43,23 +43,14 @@ def export(
     """Write ROOT/NAME/FORMAT/VERSION/ from a run: the converted graph, labels, the tokenizer for
     text, and the manifest; with ``verify``, the runtime's probabilities on test examples are
     compared with Keras first (nothing is written if they differ). Never overwrites."""
-    from zoo.export.savedmodel import next_version
+    from zoo.export.savedmodel import version_folder
 
     console = default_console(console)
     runtime = backend(fmt)
     run = rundir.open_run(run_dir)
     name = name or run.name
     rundir.check_run_name(name)
-    model_dir = Path(root) / name / fmt
-    rundir.check_output_dir(model_dir, "--output")
-    version = version if version is not None else next_version(model_dir)
-    if version < 1:
-        raise ZooError(f"--version must be a positive integer, got {version}")
-    final = model_dir / str(version)
-    if final.exists():
-        raise ZooError(
-            f"export {final} already exists; nothing was overwritten: pass another --version"
-        )
+    final, version = version_folder(Path(root) / name / fmt, version)
     info = loading.module_info(run)
     model = loading.as_float32(loading.load_keras_model(run))
     loading.check_finite(model, f"run {run.path}")

@@ -129,11 +129,19 @@ def open_export(fmt: str, folder: Path) -> tuple[DatasetInfo, dict, dict[str, An
     )
     prep = client_prep(info, vectorizer)
 
+    return info, meta, target_functions(info, lambda batch: run_model(prep(batch)))
+
+
+def target_functions(info: DatasetInfo, probabilities) -> dict[str, Any]:
+    """A ``loading.Target``'s functions for a runtime outside TensorFlow (TFLite, ONNX,
+    OpenVINO): ``probabilities(raw batch)`` -> numpy; encoded files are decoded and resized as in
+    training first."""
+
     def run(batch):
-        probs = run_model(prep(batch))
+        probs = np.asarray(probabilities(batch))
         class_id = probs.argmax(-1)
-        return {"probabilities": probs, "class_id": class_id,
-                "class_name": np.array([info.label_names[i] for i in class_id])}  # fmt: skip
+        names = np.array([info.label_names[i] for i in class_id])
+        return {"probabilities": probs, "class_id": class_id, "class_name": names}
 
     def from_bytes(blobs):
         if info.modality == "audio":
@@ -142,4 +150,4 @@ def open_export(fmt: str, folder: Path) -> tuple[DatasetInfo, dict, dict[str, An
         size, channels = tuple(info.input_shape[:2]), info.input_shape[2]
         return run(np.stack([preprocess.decode_image(b, channels, size).numpy() for b in blobs]))
 
-    return info, meta, {"raw": run, "bytes": from_bytes}
+    return {"raw": run, "bytes": from_bytes}

@@ -31,6 +31,22 @@ def next_version(model_dir: Path) -> int:
     return max(versions, default=0) + 1
 
 
+def version_folder(model_dir: Path, version: int | None) -> tuple[Path, int]:
+    """(MODEL_DIR/VERSION, VERSION): the next free version unless one is given; an existing
+    version is refused, never overwritten."""
+    rundir.check_output_dir(model_dir, "--output")
+    version = version if version is not None else next_version(model_dir)
+    if version < 1:
+        raise ZooError(f"--version must be a positive integer, got {version}")
+    final = model_dir / str(version)
+    if final.exists():
+        raise ZooError(
+            f"export {final} already exists; nothing was overwritten: pass another "
+            "--version or leave it out to take the next free one"
+        )
+    return final, version
+
+
 def write_export(module: ServingModule, final: Path, check=None) -> Any:
     """Write the SavedModel, optionally ``check`` it, and only then make it visible as
     ``final``: TF Serving never sees half an export or one that failed verification."""
@@ -55,17 +71,7 @@ def export_run(
     run = rundir.open_run(run_dir)
     name = name or run.name
     rundir.check_run_name(name)
-    model_dir = Path(root) / name
-    rundir.check_output_dir(model_dir, "--output")
-    version = version if version is not None else next_version(model_dir)
-    if version < 1:
-        raise ZooError(f"--version must be a positive integer, got {version}")
-    final = model_dir / str(version)
-    if final.exists():
-        raise ZooError(
-            f"export {final} already exists; nothing was overwritten: pass another "
-            "--version or leave it out to take the next free one"
-        )
+    final, version = version_folder(Path(root) / name, version)
     with tempfile.TemporaryDirectory(prefix="zoo-assets-") as assets:
         module = loading.serving_module_for_run(run, Path(assets), exporting=True)
         check = _verifier(run, module) if verify else None

@@ -65,7 +65,9 @@ class StudySpec:
         }
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.identity(), "name": self.name, "prune": self.prune, "seed": self.seed}
+        """Everything, the data directory included (workers read the study from this)."""
+        return {**self.identity(), "base": self.base, "name": self.name, "prune": self.prune,
+                "seed": self.seed}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StudySpec:
@@ -212,6 +214,9 @@ def open_study(spec: StudySpec, folder: Path, url: str | None, worker: int | Non
         study = optuna.load_study(
             study_name=spec.name, storage=store, sampler=draw, pruner=pruner(spec)
         )
+        # A continued study draws on from where it stopped: reseeded past its trials, else
+        # the seeded sampler's first (random) draws would repeat the values already tried.
+        study.sampler = sampler(spec, worker_seed(spec, url, worker) + len(study.trials))
         stored = study.user_attrs.get(IDENTITY_ATTR)
         if stored is not None and stored != spec.identity():
             what = next(k for k in ("kind", "model", "dataset", "space", "metric", "base")

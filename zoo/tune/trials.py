@@ -98,7 +98,7 @@ def run_trial(spec, folder: Path, study, trial, base: TrainConfig, console) -> s
 
     drawn = {p.name: p.suggest(trial) for p in spec.space}
     name = trial.user_attrs["run"]
-    reporter = Reporter(trial, spec.metric, folder / name)
+    reporter = Reporter(trial, spec.metric, folder / name, base.epochs)
     try:
         config = space.apply(base, drawn)
         with heartbeat(study, trial):
@@ -171,8 +171,8 @@ class Reporter:
     """The engine's per-epoch hook: reports the metric and prunes. A resumed trial first
     replays the epochs its run already has, so the pruner sees the whole curve."""
 
-    def __init__(self, trial, metric: str, run_dir: Path):
-        self.trial, self.metric = trial, metric
+    def __init__(self, trial, metric: str, run_dir: Path, epochs: int):
+        self.trial, self.metric, self.epochs = trial, metric, epochs
         for epoch, value in _history(run_dir / "history.csv", metric):
             trial.report(value, epoch)
 
@@ -187,7 +187,8 @@ class Reporter:
             )
         self.trial.report(float(value), epoch)
         self.trial.set_user_attr("epoch", epoch)
-        if self.trial.should_prune():
+        # The last epoch is never pruned: the trial has cost all it will, and it finishes.
+        if epoch < self.epochs and self.trial.should_prune():
             raise rundir.RunStopped("pruned", f"pruned at epoch {epoch}")
 
 
