@@ -2,6 +2,7 @@
 each, read from the runs by `zoo runs --format csv`); the README's table is generated from it.
 
     python scripts/results_table.py add runs/resnet20-cifar10-s0 --note "machine idle"
+    python scripts/results_table.py add runs/sweep-cnn-cifar10   # every finished run of a sweep
     python scripts/results_table.py remove cnn-cifar10-s0   # a superseded reference run
     python scripts/results_table.py refresh    # reread the rows whose runs are in runs/ (notes kept)
     python scripts/results_table.py readme     # rewrite the README's table from the CSV
@@ -44,16 +45,27 @@ def current_block() -> str:
     return text[text.index(START) : text.index(END) + len(END)]
 
 
+def _runs(path: Path) -> list[tuple[str, Path]]:
+    """(row name, run directory): the run itself, or every finished run of a study folder
+    (`zoo sweep`), named STUDY/trial-NNNN."""
+    if (path / "study.json").is_file():
+        found = [(f"{path.name}/{r['run']}", path / r["run"]) for r in table.result_rows(path)]
+        if not found:
+            raise SystemExit(f"{path}: a study with no finished, tested run")
+        return found
+    return [(path.name, path)]
+
+
 def add(paths: list[str], note: str | None) -> None:
     """Rows read from the runs; a run already in the table keeps its note unless one is given."""
     rows = {r["run"]: r for r in read_rows()}
-    for path in paths:
-        run = Path(path)
-        found = table.result_rows(run.parent, run.name)
-        if not found:
-            raise SystemExit(f"{path}: not a finished classification run")
-        old = rows.get(run.name, {}).get("notes", "")
-        rows[run.name] = {**found[0], "notes": old if note is None else note}
+    for given in paths:
+        for name, run in _runs(Path(given)):
+            found = table.result_rows(run.parent, run.name)
+            if not found:
+                raise SystemExit(f"{given}: not a finished classification run")
+            old = rows.get(name, {}).get("notes", "")
+            rows[name] = {**found[0], "run": name, "notes": old if note is None else note}
     CSV.parent.mkdir(exist_ok=True)
     CSV.write_text(table.to_csv(list(rows.values()), COLUMNS))
     print(f"{CSV}: {len(rows)} rows")

@@ -82,3 +82,23 @@ def test_every_results_row_command_resolves_to_the_row():
         config = json.loads(zoo(*command[1:], "--print-config").output)
         made = (config["model"], config["dataset"], config["epochs"])
         assert made == (row["model"], row["dataset"], int(row["epochs"])), row["run"]
+
+
+def test_a_sweeps_runs_are_tested_and_become_results_rows(mock_tfds, workdir, monkeypatch):
+    """`zoo sweep` runs are results (each tested on its own); `results_table.py add STUDY`
+    adds every one as STUDY/trial-NNNN with the `zoo train` command that reproduces it."""
+    sys.path.insert(0, str(PROJECT / "scripts"))
+    import results_table
+
+    out = json.loads(zoo("sweep", "mlp", "-d", "mnist", "--data-dir", "tfds", "--smoke",
+                         "--seeds", "0,1", "--json").stdout)  # fmt: skip
+    assert out["states"] == {"complete": 2}
+    for t in out["trials"]:
+        assert "test_accuracy" in json.loads((workdir / t["run"] / "metrics.json").read_text())
+    monkeypatch.setattr(results_table, "CSV", workdir / "results.csv")
+    results_table.add([str(workdir / "runs" / out["study"])], "a sweep")
+    rows = list(csv.DictReader(io.StringIO((workdir / "results.csv").read_text())))
+    assert [r["run"] for r in rows] == [f"{out['study']}/trial-0000", f"{out['study']}/trial-0001"]
+    commands = [shlex.split(r["command"]) for r in rows]
+    assert all(c[:5] == ["zoo", "train", "mlp", "-d", "mnist"] for c in commands)
+    assert sum("--seed" in c for c in commands) == 1  # seed 0 is the default

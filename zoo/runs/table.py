@@ -145,6 +145,8 @@ def result_rows(runs_dir: str | Path | None = None, pattern: str | None = None) 
             continue
         run = rundir.Run(Path(row["path"]))
         record, metrics = run.record(), rundir.read_json(run.file(rundir.METRICS), dict)
+        if "test_accuracy" not in metrics:  # a study's trial, finished without the test split
+            continue
         hardware = (
             rundir.read_json(run.file(rundir.DISTRIBUTE), dict)
             if run.file(rundir.DISTRIBUTE).exists()

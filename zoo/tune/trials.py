@@ -103,7 +103,8 @@ def run_trial(spec, folder: Path, study, trial, base: TrainConfig, console) -> s
         config = space.apply(base, drawn)
         with heartbeat(study, trial):
             summary = _finished(folder / name) or engine.train(
-                get_task("classify"), config, name, folder, on_epoch=reporter, test=False,
+                get_task("classify"), config, name, folder, on_epoch=reporter,
+                test=spec.kind == "sweep",  # a sweep's runs are results; a search's are not
                 console=_quiet_console(),
             )  # fmt: skip
     except rundir.RunStopped:
@@ -120,7 +121,8 @@ def run_trial(spec, folder: Path, study, trial, base: TrainConfig, console) -> s
         if console is not None:
             console.print(f"trial {trial.number} failed: {message}")
         return message
-    value = summary.get(spec.metric)
+    kept = rundir.kept_validation(folder / name / rundir.HISTORY, "val_accuracy", config.keep)
+    value = kept.get(spec.metric)
     if value is None or not math.isfinite(value):
         message = f"the run logged no finite {spec.metric}"
         trial.set_user_attr("error", message)
