@@ -85,7 +85,7 @@ def test_lock_then_signal_checkpoints_and_resume_finishes(signum, code, tmp_path
         second = zoo("train", *args[2:], ok=False)  # the same command, in this process
         assert_one_line_error(second, f"in use by another process (pid {proc.pid})")
         proc.send_signal(signum)
-        _, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=300)
     finally:
         proc.kill()
     assert proc.returncode == code, err[-2000:]
