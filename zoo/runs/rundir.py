@@ -153,7 +153,7 @@ def write_dir_atomic(final: Path, fill: Callable[[Path], Any]) -> Any:
         raise disk_error(final.parent, e) from None
     for stale in final.parent.glob(".*.tmp-*"):
         match = re.fullmatch(r"\..+\.tmp-(\d+)-.*", stale.name)
-        if match and stale.is_dir() and not _alive(int(match.group(1))):
+        if match and stale.is_dir() and not pid_alive(int(match.group(1))):
             shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-{os.getpid()}-", dir=final.parent))
     try:
@@ -318,7 +318,7 @@ class Run:
         """finished | running | interrupted | failed | pruned (a study stopped it) | created."""
         rec = self.record()
         status = rec.get("status", "created")
-        if status == "running" and not _alive(rec.get("pid")):
+        if status == "running" and not pid_alive(rec.get("pid")):
             return "interrupted"
         return status if status in STATUSES else "created"
 
@@ -334,7 +334,8 @@ class Run:
             self.update_record(status=status, **fields)
 
 
-def _alive(pid: Any) -> bool:
+def pid_alive(pid: Any) -> bool:
+    """Whether process ``pid`` of this machine is alive (False for a missing or bad pid)."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:

@@ -52,7 +52,8 @@ def make_spec(
     if metric not in METRICS:
         raise ZooError(
             f"--metric {metric}: not a validation metric the run logs"
-            f"{did_you_mean(metric, METRICS)}; choose one of {', '.join(METRICS)} (the test split is never searched on)"
+            f"{did_you_mean(metric, METRICS)}; choose one of {', '.join(METRICS)} (the test "
+            "split is never searched on)"
         )
     if prune not in PRUNERS:
         raise ZooError(f"--prune {prune}: choose one of {', '.join(PRUNERS)}")
@@ -148,12 +149,11 @@ def _work_here(spec, folder, study, trials, deadline) -> None:
     from zoo.runs import interrupts
     from zoo.tune import trials as trials_lib
 
-    with interrupts.handled() as stop:
+    with interrupts.handled():
         try:
             trials_lib.work(spec, folder, study, trials_lib.Budget(trials, deadline))
         except interrupts.Interrupted as e:
             raise _stopped(spec, e.signum) from None
-        del stop
 
 
 def _stopped(spec: StudySpec, signum: int):

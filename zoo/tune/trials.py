@@ -239,7 +239,9 @@ def reclaim(study, folder: Path) -> list[int]:
         run = rundir.Run(folder / t.user_attrs.get("run", run_name(t.number)))
         status = run.status() if run.file(rundir.RUN).exists() else "created"
         if t.state == TrialState.RUNNING:
-            if status == "running" or (status == "created" and _alive(t.user_attrs.get("pid"))):
+            if status == "running" or (
+                status == "created" and rundir.pid_alive(t.user_attrs.get("pid"))
+            ):
                 continue  # its process is alive
             try:
                 study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
@@ -250,13 +252,3 @@ def reclaim(study, folder: Path) -> list[int]:
         queue_retry(study, t, resume=True)
         done.append(t.number)
     return done
-
-
-def _alive(pid) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, TypeError, ValueError):
-        return False
-    except PermissionError:
-        return True
-    return True
