@@ -137,3 +137,17 @@ def test_every_package_says_what_it_holds(package):
         package,
         modules,
     )
+
+
+def test_no_source_file_is_ignored_by_git():
+    """A source file that .gitignore hides works here and is missing from every clean clone."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    sources = [str(p.relative_to(ROOT)) for d in ("zoo", "cli", "tests", "scripts")
+               for p in (ROOT / d).rglob("*.py") if "__pycache__" not in p.parts]
+    out = subprocess.run(["git", "check-ignore", "--no-index", *sources], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.stdout.split() == [], out.stdout
