@@ -59,16 +59,8 @@ def train(
     from zoo import engine
     from zoo.tasks import get_task
 
-    return engine.train(
-        get_task("classify"),
-        config,
-        run_name,
-        runs_dir,
-        tpu=tpu,
-        download=download,
-        export_to=export_to,
-        console=console,
-    )
+    return engine.train(get_task("classify"), config, run_name, runs_dir, tpu=tpu,
+                        download=download, export_to=export_to, console=console)  # fmt: skip
 
 
 def pretrain(
@@ -214,11 +206,16 @@ def predict(target: str | Path, inputs: Sequence[str], top_k: int = 5) -> list[d
     return loading.predict(target, inputs, top_k)
 
 
-def benchmark(model: str, dataset: str | None = None, *args, **kwargs) -> dict[str, Any]:
-    """Throughput, FLOP/s and memory of the step `zoo train` runs (``zoo.benchmark.run``)."""
+def benchmark(model: str, *args, serving: bool = False, **kwargs) -> dict[str, Any]:
+    """Throughput, FLOP/s and memory of the step `zoo train` runs (``zoo.benchmark.run``); with
+    ``serving``, MODEL is a run timed through every runtime (``zoo.export.bench.serving``)."""
+    if serving:
+        from zoo.export.bench import serving as serving_benchmark
+
+        return serving_benchmark(model, *args, **kwargs)
     from zoo import benchmark as bench
 
-    return bench.run(model, dataset, *args, **kwargs)
+    return bench.run(model, *args, **kwargs)
 
 
 def prepare_data(name: str, from_dir: str, data_dir: str | None = None) -> dict[str, Any]:

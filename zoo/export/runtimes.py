@@ -54,7 +54,7 @@ def backend(fmt: str):
     return module
 
 
-def graph(model, info: DatasetInfo):
+def graph(model, info: DatasetInfo, jit_compile: bool = False):
     """(tf.function, its input TensorSpec): raw input -> probabilities."""
     name, dtype, _ = INPUTS[info.modality]
     spec = tf.TensorSpec([None, *info.input_shape], dtype, name=name)
@@ -64,7 +64,7 @@ def graph(model, info: DatasetInfo):
             x = preprocess.prepare_images(x)
         return tf.nn.softmax(tf.cast(model(x, training=False), tf.float32), axis=-1)
 
-    return tf.function(probabilities, input_signature=[spec]), spec
+    return tf.function(probabilities, input_signature=[spec], jit_compile=jit_compile), spec
 
 
 def client_prep(info: DatasetInfo, vectorizer=None):
