@@ -22,6 +22,7 @@ from zoo import config as cfg_lib
 from zoo import engine
 from zoo.data.datasets import reference_info
 from zoo.errors import ZooError
+from zoo.model_info import hardware_efficiency
 from zoo.models import registry
 from zoo.tasks import TrainingData, get_task
 from zoo.training import distribute
@@ -133,7 +134,7 @@ def run(
         infer_times.append(time.perf_counter() - t)
     step = statistics.median(train_times)
     infer = statistics.median(infer_times)
-    efficiency = hardware_efficiency(model, info, batch / step, report.precision)
+    efficiency = hardware_efficiency(model, info, batch / step, report.precision, training=True)
     return {
         "model": spec.name,
         "dataset": info.name,
@@ -150,43 +151,6 @@ def run(
         **efficiency,
         **peak_memory(),
     }
-
-
-def hardware_efficiency(model, info, train_examples_per_s: float, precision: str) -> dict:
-    """Training FLOP/s (3x the forward FLOPs per example, the usual estimate of forward plus
-    backward, times examples/s) and its share of this machine's matmul peak in the precision's
-    compute dtype, measured by a probe in the same process. FLOPs are ``model_info.flops``: the
-    profiler's count plus the recurrent loops it does not look into."""
-    from zoo.model_info import flops
-
-    dtype = "int32" if info.modality == "text" else "float32"
-    forward = flops(model, info.input_shape, dtype)
-    compute = {"mixed_bfloat16": tf.bfloat16, "mixed_float16": tf.float16}.get(
-        precision, tf.float32
-    )
-    peak = matmul_peak(compute)
-    train = 3 * forward * train_examples_per_s
-    return {
-        "flops_per_example": forward,
-        "train_flops_per_s": train,
-        "matmul_peak_flops_per_s": peak,
-        "matmul_peak_dtype": compute.name,
-        "share_of_peak": train / peak if peak else None,
-    }
-
-
-def matmul_peak(dtype, n: int = 2048, rounds: int = 10) -> float:
-    """FLOP/s of an n x n matmul in ``dtype`` (median of ``rounds`` after a warm-up)."""
-    a = tf.random.uniform((n, n), dtype=tf.float32)
-    a = tf.cast(a, dtype)
-    matmul = tf.function(lambda x: tf.reduce_sum(tf.cast(tf.matmul(x, x), tf.float32)))
-    matmul(a).numpy()
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        matmul(a).numpy()
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times)
 
 
 class EpochTimer(keras.callbacks.Callback):

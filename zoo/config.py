@@ -18,9 +18,9 @@ from typing import Any
 
 from zoo.errors import ZooError, did_you_mean
 
-OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
-SCHEDULES = ("constant", "cosine")
-AUGMENTATIONS = ("none", "flip", "crop", "flip_crop", "shift")  # shift: audio
+OPTIMIZERS = ("sgd", "sgd_l2", "rmsprop", "adam", "adamw")
+SCHEDULES = ("constant", "cosine", "linear")
+AUGMENTATIONS = ("none", "flip", "crop", "flip_crop", "altflip_translate", "shift")  # shift: audio
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 XLA_MODES = ("auto", "on", "off")
@@ -40,9 +40,13 @@ class TrainConfig:
     optimizer: str = "adam"  # one of OPTIMIZERS
     learning_rate: float = 1e-3  # peak learning rate
     momentum: float = 0.9  # sgd and rmsprop only
-    weight_decay: float = 0.0  # decoupled weight decay; biases and norm layers are excluded
-    schedule: str = "constant"  # constant | cosine (cosine decays to 0 after the warmup)
-    warmup_epochs: float = 0.0  # linear warmup from 0, in epochs
+    # decoupled weight decay, biases and norm layers excluded; sgd_l2: L2 on every variable,
+    # added to the gradient (through the momentum, as torch.optim.SGD couples it)
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # constant | cosine | linear (both decay to 0 after the warmup)
+    warmup_epochs: float = 0.0  # linear warmup, in epochs
+    warmup_from: float = 0.0  # the fraction of the peak rate the warmup starts at
+    lookahead: int = 0  # every K steps the weights become their moving average; 0: off
     label_smoothing: float = 0.0
     augment: str = "none"  # images: none | flip | crop (pad 4 and crop) | flip_crop; audio: shift
     image_size: int | None = None  # square resize for images; None: the dataset's own size
@@ -102,6 +106,8 @@ RANGES: dict[str, tuple] = {
     "momentum": (0.0, 1.0, True, False),
     "weight_decay": (0.0, 1.0, True, True),
     "warmup_epochs": (0.0, 100_000.0, True, True),
+    "warmup_from": (0.0, 1.0, True, True),
+    "lookahead": (0, 1_000_000, True, True),
     "label_smoothing": (0.0, 1.0, True, False),
     "image_size": (8, 4096, True, True),
     "max_tokens": (1, 10_000_000, True, True),
@@ -185,6 +191,8 @@ class OptimizationConfig:
     weight_decay: float
     schedule: str
     warmup_epochs: float
+    warmup_from: float
+    lookahead: int
     label_smoothing: float
     early_stopping: int
     keep: str

@@ -358,11 +358,28 @@ def finish(task, model, data, config, run, console, test: bool = True) -> dict[s
     else:
         summary.update(rundir.kept_validation(run.file(rundir.HISTORY), task.monitor, config.keep))
     summary["wall_time_s"] = round(run.elapsed(), 1)  # start to save, over resumes
+    if not config.smoke:  # the probe takes seconds: not for smoke checks
+        summary["compute"] = _compute(model, data, config, summary["wall_time_s"])
     rundir.write_json(run.file(rundir.METRICS), summary)
     summary["plots"] = task.plots(run, data, summary, console)
     run.mark("finished", finished=rundir.now())
     checkpoints.remove(run.checkpoints)
     return summary
+
+
+def _compute(model, data, config, wall_time_s: float) -> dict[str, Any]:
+    """Training FLOPs (3 x the training forward pass x examples x epochs) over the run's wall
+    time, and their share of this machine's matmul peak in the run's compute dtype (probed
+    now): how well the run used the hardware, start to tested."""
+    import keras
+
+    from zoo.model_info import hardware_efficiency
+
+    per_s = data.examples * config.epochs / max(wall_time_s, 1e-9)
+    precision = keras.config.dtype_policy().name
+    out = hardware_efficiency(model, data.info, per_s, precision, training=True)
+    out["train_flops"] = 3 * out["flops_per_example"] * data.examples * config.epochs
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -114,13 +114,14 @@ def model_info(
     }
 
 
-def flops(model, input_shape: Sequence[int], dtype: str) -> int:
+def flops(model, input_shape: Sequence[int], dtype: str, training: bool = False) -> int:
     """Floating-point operations of one forward pass on one example (a multiply-add counts 2):
     TensorFlow's profiler on the traced graph, plus the recurrent layers' loops, which the
-    profiler does not look into (see ``recurrent_flops``)."""
+    profiler does not look into (see ``recurrent_flops``). ``training``: the training pass
+    (without test-time augmentation's views)."""
     import tensorflow as tf
 
-    fn = tf.function(lambda x: model(x, training=False), autograph=False)
+    fn = tf.function(lambda x: model(x, training=training), autograph=False)
     concrete = fn.get_concrete_function(tf.TensorSpec([1, *input_shape], dtype))
     opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     opts["output"] = "none"
@@ -162,3 +163,47 @@ def _rnn_flops(layer, input_shape) -> int:
     weights = math.prod(cell.kernel.shape) + math.prod(cell.recurrent_kernel.shape)
     bias = math.prod(cell.bias.shape) if cell.use_bias else 0
     return int(steps) * (2 * weights + bias)
+
+
+def hardware_efficiency(
+    model, info, train_examples_per_s: float, precision: str, training: bool = False
+) -> dict:
+    """Training FLOP/s (3x the forward FLOPs per example, the usual estimate of forward plus
+    backward, times examples/s) and its share of this machine's matmul peak in the precision's
+    compute dtype, measured by a probe in the same process. FLOPs are ``model_info.flops``: the
+    profiler's count plus the recurrent loops it does not look into."""
+    import tensorflow as tf
+
+    dtype = "int32" if info.modality == "text" else "float32"
+    forward = flops(model, info.input_shape, dtype, training)
+    compute = {"mixed_bfloat16": tf.bfloat16, "mixed_float16": tf.float16}.get(
+        precision, tf.float32
+    )
+    peak = matmul_peak(compute)
+    train = 3 * forward * train_examples_per_s
+    return {
+        "flops_per_example": forward,
+        "train_flops_per_s": train,
+        "matmul_peak_flops_per_s": peak,
+        "matmul_peak_dtype": compute.name,
+        "share_of_peak": train / peak if peak else None,
+    }
+
+
+def matmul_peak(dtype, n: int = 2048, rounds: int = 10) -> float:
+    """FLOP/s of an n x n matmul in ``dtype`` (median of ``rounds`` after a warm-up)."""
+    import statistics
+    import time
+
+    import tensorflow as tf
+
+    a = tf.random.uniform((n, n), dtype=tf.float32)
+    a = tf.cast(a, dtype)
+    matmul = tf.function(lambda x: tf.reduce_sum(tf.cast(tf.matmul(x, x), tf.float32)))
+    matmul(a).numpy()
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        matmul(a).numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times)

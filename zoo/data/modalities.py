@@ -27,7 +27,10 @@ class Adapter:
     pipeline: dict = field(default_factory=dict)  # keyword arguments of pipelines.make_pipeline
 
 
-AUGMENTS = {"image": ("none", "flip", "crop", "flip_crop"), "audio": ("none", "shift")}
+AUGMENTS = {
+    "image": ("none", "flip", "crop", "flip_crop", "altflip_translate"),
+    "audio": ("none", "shift"),
+}
 CLIP_PERCENTILE = 95  # audio clips are cut or padded to this percentile of training lengths
 CLIP_PROBE = 5000  # training clips measured for it
 

@@ -150,23 +150,28 @@ def _epochs(ds, info, batch_size, seed, augment, examples, steps, first, last):
 
     from zoo.data.modalities import augmenter
 
+    from zoo.data.preprocess import alternating_flip
+
     buffer = min(examples or 10_000, 50_000)
     augment_fn = augmenter(info, augment)
+    indexed = "altflip" in augment and augment_fn is not None
+    if indexed:  # each example keeps its index in the split: its flip alternates by epoch
+        ds = ds.enumerate().map(lambda i, xy: ((xy[0], i), xy[1]))
 
     def one_epoch(epoch: int):
         epoch_seed = seed * 1_000_003 + epoch
+
+        def augment_batch(i, xy):  # batch i of the epoch draws from (seed, epoch, i)
+            x = xy[0]
+            if indexed:
+                x = alternating_flip(x[0], x[1], seed, epoch)
+            return augment_fn(x, tf.stack([tf.constant(epoch_seed, tf.int64), i])), xy[1]
+
         d = _batch(ds.shuffle(buffer, seed=epoch_seed), batch_size, True, examples)
         if steps is not None:
             d = d.take(steps)
-        if augment_fn is not None:  # per batch: batch i of the epoch draws from (seed, epoch, i)
-            d = d.enumerate().map(
-                lambda i, xy: (
-                    augment_fn(xy[0], tf.stack([tf.constant(epoch_seed, tf.int64), i])),
-                    xy[1],
-                ),
-                num_parallel_calls=AUTOTUNE,
-                deterministic=True,
-            )
+        if augment_fn is not None:
+            d = d.enumerate().map(augment_batch, num_parallel_calls=AUTOTUNE, deterministic=True)
         return d
 
     return functools.reduce(

@@ -45,6 +45,17 @@ def _shifted_windows(padded: tf.Tensor, starts: tf.Tensor, length: int, axis: in
     return tf.gather(padded, index, axis=axis, batch_dims=1)
 
 
+def alternating_flip(images: tf.Tensor, index: tf.Tensor, run_seed: int, epoch: int) -> tf.Tensor:
+    """airbench's alternating flip: each image is mirrored by a fixed coin (a hash of its index
+    in the split and the run's seed) in even epochs and the other way in odd ones, so every
+    image is seen both ways in every two epochs, where independent flips repeat one side
+    half the time."""
+    h = (tf.cast(index, tf.int64) * 2654435761 + run_seed * 40503 + 12345) % (1 << 32)
+    coin = tf.bitwise.bitwise_and(tf.bitwise.right_shift(h, 16), 1) == 1
+    mirror = tf.math.logical_xor(coin, epoch % 2 == 1)
+    return tf.where(mirror[:, None, None, None], tf.reverse(images, [2]), images)
+
+
 def augment_images(images: tf.Tensor, seed: tf.Tensor, mode: str) -> tf.Tensor:
     """Random flip and/or pad-and-crop of a batch of uint8 images (B, H, W, C), each image its
     own draw; stateless, so a seed fixes the batch. Crop: zero-pad ``max(2, H // 8)`` pixels on
@@ -53,13 +64,14 @@ def augment_images(images: tf.Tensor, seed: tf.Tensor, mode: str) -> tf.Tensor:
     the cores that train (Keras's RandomCrop draws one window per batch, not per image)."""
     flip_seed, row_seed, col_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     batch = tf.shape(images)[0]
-    if "flip" in mode:
+    if "flip" in mode and "altflip" not in mode:  # altflip: pipelines, by example and epoch
         mirror = tf.random.stateless_uniform([batch], flip_seed) < 0.5
         images = tf.where(mirror[:, None, None, None], tf.reverse(images, [2]), images)
-    if "crop" in mode:
+    if "crop" in mode or "translate" in mode:  # translate: airbench's 2 pixels, reflected
         height, width = images.shape[1], images.shape[2]
-        pad = max(2, height // 8)
-        padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+        pad = 2 if "translate" in mode else max(2, height // 8)
+        fill = "REFLECT" if "translate" in mode else "CONSTANT"
+        padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode=fill)
         starts = lambda s: tf.random.stateless_uniform([batch], s, 0, 2 * pad + 1, tf.int32)
         images = _shifted_windows(padded, starts(row_seed), height, axis=1)
         images = _shifted_windows(images, starts(col_seed), width, axis=2)

@@ -44,6 +44,13 @@ class ModelSpec:
     accepts: tuple[str, ...] = ()  # further modalities it reads (e.g. audio as spectrograms)
     dataset_recipes: dict = field(default_factory=dict)  # dataset -> recipe values for it
     space: dict = field(default_factory=dict)  # `zoo tune`'s default search space: NAME -> SPEC
+    # (model, training inputs as the model takes them) -> None: layers fitted to data before
+    # training (airbench's whitening); the engine calls it on a fixed sample of the train split
+    init_from_data: Callable | None = None
+    # (architecture config) -> sgd_l2's parameter groups: regex over variable paths ->
+    # (gradient multiplier, epoch from which the variable is frozen or None); see
+    # training.optimizers.GroupSGD
+    param_groups: Callable | None = None
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -70,6 +77,8 @@ def register_model(
     accepts: tuple[str, ...] = (),
     dataset_recipes: dict | None = None,
     space: dict | None = None,
+    init_from_data: Callable | None = None,
+    param_groups: Callable | None = None,
 ) -> Callable:
     """Decorator registering a variant function that returns its architecture config."""
     if not {modality, *accepts} <= set(MODALITIES):
@@ -95,6 +104,8 @@ def register_model(
             accepts=tuple(accepts),
             dataset_recipes=dict(dataset_recipes or {}),
             space=dict(space or {}),
+            init_from_data=init_from_data,
+            param_groups=param_groups,
         )
         if default or family not in _FAMILY_DEFAULTS:
             _FAMILY_DEFAULTS[family] = name
@@ -104,7 +115,18 @@ def register_model(
 
 
 # One line per family: each module registers its variants (and its custom layers) on import.
-FAMILIES = ("audio", "bert", "cnn", "ds_cnn", "mlp", "resnet", "rnn", "transformer", "vit")
+FAMILIES = (
+    "airbench",
+    "audio",
+    "bert",
+    "cnn",
+    "ds_cnn",
+    "mlp",
+    "resnet",
+    "rnn",
+    "transformer",
+    "vit",
+)
 
 
 def load_families() -> None:

@@ -80,6 +80,41 @@ class SaveBest(keras.callbacks.Callback):
         self.best = float(value)
 
 
+class Lookahead(keras.callbacks.Callback):
+    """Lookahead of the weights as airbench does it (Jordan 2024): every ``every`` steps, and at
+    each epoch's end, the float weights (norm statistics included) become their moving average,
+    ``avg = d * avg + (1 - d) * w; w = avg`` with ``d = 0.95**every * (t / T)**3`` at step t of
+    T: no averaging early on, more and more towards the end. The epoch-end sync (airbench syncs
+    on the step count alone) leaves nothing outside the model at a checkpoint, so a resumed run
+    continues exactly. Keras has EMA in its optimizers (``use_ema``), but that one keeps the
+    average apart and swaps it in at the end, not this pull-back of the live weights."""
+
+    def __init__(self, every: int):
+        super().__init__()
+        self.every = every
+
+    def on_train_begin(self, logs=None):
+        self.weights = [w for w in self.model.weights if "float" in str(w.dtype)]
+        self.average = [keras.Variable(w.numpy(), trainable=False) for w in self.weights]  # copies
+        self.total = max(1, self.params["epochs"] * self.params["steps"])
+        self.synced = int(self.model.optimizer.iterations)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations)
+        if step // self.every > self.synced // self.every:
+            self.sync(step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.sync(int(self.model.optimizer.iterations))
+
+    def sync(self, step: int) -> None:
+        decay = 0.95**self.every * min(1.0, step / self.total) ** 3
+        for w, avg in zip(self.weights, self.average):
+            avg.assign(decay * avg.value + (1 - decay) * w.value)
+            w.assign(avg.value)
+        self.synced = step
+
+
 class SaveState(keras.callbacks.Callback):
     """The resume state after every epoch (``zoo.runs.checkpoints``)."""
 
@@ -107,6 +142,8 @@ def standard(
     ckpt = run.checkpoints
     ckpt.mkdir(parents=True, exist_ok=True)
     cbs = [Guard(run, stop)]
+    if optimization.lookahead:  # before anything saves the weights of the epoch
+        cbs.append(Lookahead(optimization.lookahead))
     if optimization.keep == "best":
         best = rundir.best_so_far(work / "history.csv", monitor)
         cbs.append(SaveBest(ckpt / checkpoints.BEST, monitor, best))
@@ -119,5 +156,7 @@ def standard(
         cbs.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience))
     cbs = [*cbs, *extra, SaveState(run, stop)]
     if on_epoch is not None:
-        cbs.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: on_epoch(e + 1, logs)))
+        cbs.append(
+            keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: on_epoch(e + 1, logs))
+        )
     return cbs

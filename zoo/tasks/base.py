@@ -20,6 +20,8 @@ class TrainingData:
     val: Any  # validation batches
     encoder: Any = None  # text encoder saved in the run's preprocessor/ (None for images)
     facts: dict = field(default_factory=dict)  # what the run's summary states about its data
+    # n -> the first n training inputs as the model takes them, unaugmented (data-fitted layers)
+    sample: Callable[[int], Any] | None = None
 
 
 class Task:

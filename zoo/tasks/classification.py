@@ -18,6 +18,7 @@ from zoo.tasks.base import Task, TrainingData
 from zoo.training import optimizers
 
 EVAL_BATCH = 256  # what `zoo eval` uses by default: the run's test metrics are its numbers
+INIT_SAMPLE = 5000  # training images a data-fitted layer sees (airbench's whitening: 5,000)
 
 
 class Classification(Task):
@@ -71,6 +72,13 @@ class Classification(Task):
                 steps=steps,
             )
 
+        def sample(n: int):
+            import numpy as np
+
+            x = next(iter(train_raw.take(n).batch(n)))[0]
+            prepare = pieces.pipeline.get("preprocess")
+            return np.asarray(prepare(x) if prepare is not None else x)
+
         return TrainingData(
             info=info,
             examples=n_train,
@@ -78,10 +86,16 @@ class Classification(Task):
             val=make(val_raw, training=False),
             encoder=pieces.encoder,
             facts={"train_examples": n_train, "test_split": info.test_split},
+            sample=sample,
         )
 
     def build(self, spec, data: TrainingData, config):
-        return registry.create_model(spec.name, data.info, config.model_config)
+        """The family's model; layers it fits to data (``spec.init_from_data``) see the first
+        INIT_SAMPLE training inputs (a resumed run's checkpoint then overwrites them)."""
+        model = registry.create_model(spec.name, data.info, config.model_config)
+        if spec.init_from_data is not None and data.sample is not None:
+            spec.init_from_data(model, data.sample(INIT_SAMPLE))
+        return model
 
     def compile(
         self, model, config, steps_per_epoch: int, jit: bool, per_execution: int = 1
@@ -90,8 +104,18 @@ class Classification(Task):
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
         if num_classes > 5:
             metrics.append(keras.metrics.TopKCategoricalAccuracy(5, name="top5"))
+        spec = registry.get_spec(config.model)
+        by_epoch = (
+            spec.param_groups(registry.model_config(spec.name, config.model_config))
+            if spec.param_groups is not None
+            else {}
+        )
+        groups = {  # freezing epochs -> steps
+            pattern: (multiplier, None if epoch is None else epoch * steps_per_epoch)
+            for pattern, (multiplier, epoch) in by_epoch.items()
+        }
         model.compile(
-            optimizer=optimizers.make_optimizer(config.optimization, steps_per_epoch),
+            optimizer=optimizers.make_optimizer(config.optimization, steps_per_epoch, groups),
             loss=keras.losses.CategoricalCrossentropy(
                 from_logits=True, label_smoothing=config.label_smoothing
             ),
@@ -140,10 +164,19 @@ class Classification(Task):
                 f"tested) in {summary['wall_time_s']}s -> {summary['run_dir']}"
             )
         m = summary["metrics"]
-        return (
+        line = (
             f"test accuracy {m['accuracy']:.4f} ({summary['test_split']}, {m['examples']} "
             f"examples) in {summary['wall_time_s']}s -> {summary['run_dir']}"
         )
+        c = summary.get("compute")
+        if c and c.get("share_of_peak") is not None:
+            line += (
+                f"\ntraining {c['train_flops'] / 1e12:.1f} TFLOP at {c['train_flops_per_s'] / 1e9:.1f}"
+                f" GFLOP/s over the run's wall time: {100 * c['share_of_peak']:.1f}% of this "
+                f"machine's {c['matmul_peak_dtype']} matmul peak "
+                f"({c['matmul_peak_flops_per_s'] / 1e9:.0f} GFLOP/s, probed now)"
+            )
+        return line
 
 
 def inspect_dataset(config, spec, download: bool):

@@ -1,0 +1,71 @@
+"""airbench94's ablations: the default command and one piece taken out per row, each a full
+CIFAR-10 run (about half an hour each on 2 cores), one after another, on an otherwise idle
+machine. Prints a markdown table (test accuracy with TTA, wall time, share of the matmul peak)
+and appends the runs' numbers to --out as JSON lines.
+
+    TFDS_DATA_DIR=../shared/data/tfds python scripts/bench_airbench.py --runs-dir ~/zoo-runs \
+        --rows default,no_tta,no_lookahead --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ZOO = [sys.executable, "-c", "import sys; from cli import main; main(sys.argv[1:], 'zoo')"]
+# row: (what it takes out, extra flags)
+ROWS = {
+    "default": ("nothing", ()),
+    "no_tta": ("test-time augmentation", ("--set", "model.tta=none")),
+    "mirror_tta": ("the translated TTA views (mirror only)", ("--set", "model.tta=mirror")),
+    "no_lookahead": ("lookahead", ("--set", "lookahead=0")),
+    "no_label_smoothing": ("label smoothing", ("--label-smoothing", "0")),
+    "no_whitening_init": (
+        "the whitening fitted to data (a random frozen 2x2 conv)",
+        ("--set", "model.whiten_init=random"),
+    ),  # fmt: skip
+    "no_bias_scaling": ("the 64x batch-norm bias group", ("--set", "model.bias_scaler=1")),
+    "float32": ("bf16", ("--precision", "float32")),
+    "xla": ("(adds) XLA", ("--xla", "on")),
+    "flip": ("alternating flip (random flips instead)", ("--augment", "flip_crop")),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs-dir", type=Path, required=True)
+    parser.add_argument("--rows", default="default")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--out", type=Path, default=Path("airbench-ablations.jsonl"))
+    args = parser.parse_args()
+    lines = [
+        "| row | takes out | seed | test acc (TTA) | wall s | share of peak |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in args.rows.split(","):
+        what, flags = ROWS[row]
+        for seed in args.seeds.split(","):
+            name = f"airbench94-{row}-s{seed}"
+            command = [*ZOO, "train", "airbench94", "-d", "cifar10", "--seed", seed,
+                       "--run-name", name, "--runs-dir", str(args.runs_dir), "--json", *flags]  # fmt: skip
+            start = time.time()
+            out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
+            summary = json.loads(out.stdout)
+            wall = time.time() - start
+            c = summary.get("compute", {})
+            record = {"row": row, "seed": int(seed), "test_accuracy": summary["test_accuracy"],
+                      "process_wall_s": wall, "run_wall_s": summary["wall_time_s"], **c}  # fmt: skip
+            with args.out.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            lines.append(f"| {row} | {what} | {seed} | {100 * summary['test_accuracy']:.2f}% | "
+                         f"{wall:.0f} | {100 * c.get('share_of_peak', 0):.1f}% |")  # fmt: skip
+            print(lines[-1], file=sys.stderr, flush=True)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
