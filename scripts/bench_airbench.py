@@ -4,7 +4,11 @@ machine. Prints a markdown table (test accuracy with TTA, wall time, share of th
 and appends the runs' numbers to --out as JSON lines.
 
     TFDS_DATA_DIR=../shared/data/tfds python scripts/bench_airbench.py --runs-dir ~/zoo-runs \
-        --rows default,no_tta,no_lookahead --seeds 0
+        --rows default,no_lookahead --seeds 0
+    python scripts/bench_airbench.py --tta-of ~/zoo-runs/airbench94-cifar10-s0
+
+--tta-of RUN needs no training: it tests one trained run's network under each test-time
+augmentation level (none, mirror, mirror + translate), the TTA rows of the ablation.
 """
 
 from __future__ import annotations
@@ -20,8 +24,6 @@ ZOO = [sys.executable, "-c", "import sys; from cli import main; main(sys.argv[1:
 # row: (what it takes out, extra flags)
 ROWS = {
     "default": ("nothing", ()),
-    "no_tta": ("test-time augmentation", ("--set", "model.tta=none")),
-    "mirror_tta": ("the translated TTA views (mirror only)", ("--set", "model.tta=mirror")),
     "no_lookahead": ("lookahead", ("--set", "lookahead=0")),
     "no_label_smoothing": ("label smoothing", ("--label-smoothing", "0")),
     "no_whitening_init": (
@@ -35,13 +37,47 @@ ROWS = {
 }
 
 
+def tta_levels(run_dir: str) -> None:
+    """Test accuracy of a trained run's network at each TTA level, in float32 (as evaluated)."""
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from zoo.data import datasets, pipelines, preprocess
+    from zoo.export import loading
+    from zoo.models import airbench
+    from zoo.models.layers import TTA_VIEWS, TestTimeAugmentation
+    from zoo.runs import rundir
+
+    run = rundir.open_run(run_dir)
+    info = loading.module_info(run)
+    body = airbench.body_of(loading.as_float32(loading.load_keras_model(run)))
+    builder = datasets.get_builder(info.name, run.config().get("data_dir"))
+    test = pipelines.load_split(builder, info, info.test_split, role="test", smoke=False, seed=0)
+    lines = ["| TTA | test accuracy |", "|---|---|"]
+    for views in TTA_VIEWS:
+        model = TestTimeAugmentation(body, views)
+        right = total = 0
+        for x, y in test.batch(500).as_numpy_iterator():
+            logits = model(preprocess.prepare_images(x), training=False)
+            right += int((np.asarray(logits).argmax(-1) == y).sum())
+            total += len(y)
+        lines.append(f"| {views} | {100 * right / total:.2f}% ({total} images) |")
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs-dir", type=Path, required=True)
+    parser.add_argument("--tta-of", default=None, help="A trained run: its TTA rows only.")
+    parser.add_argument("--runs-dir", type=Path)
     parser.add_argument("--rows", default="default")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--out", type=Path, default=Path("airbench-ablations.jsonl"))
     args = parser.parse_args()
+    if args.tta_of:
+        tta_levels(args.tta_of)
+        return
+    if args.runs_dir is None:
+        parser.error("--runs-dir is required to train")
     lines = [
         "| row | takes out | seed | test acc (TTA) | wall s | share of peak |",
         "|---|---|---|---|---|---|",

@@ -102,3 +102,27 @@ def test_a_sweeps_runs_are_tested_and_become_results_rows(mock_tfds, workdir, mo
     commands = [shlex.split(r["command"]) for r in rows]
     assert all(c[:5] == ["zoo", "train", "mlp", "-d", "mnist"] for c in commands)
     assert sum("--seed" in c for c in commands) == 1  # seed 0 is the default
+
+
+def test_the_readme_shows_one_row_per_model_and_dataset():
+    """Seeds of one command go together (median and range); the default command's runs win
+    over other commands; else the command with the best median."""
+    sys.path.insert(0, str(PROJECT / "scripts"))
+    import results_table
+
+    def row(model, acc, command, wall=100.0):
+        return {"model": model, "dataset": "d", "test_accuracy": str(acc), "epochs": "3",
+                "wall_time_s": str(wall), "precision": "float32", "command": command}  # fmt: skip
+
+    rows = [
+        row("a", 0.90, "zoo train a -d d"),
+        row("a", 0.92, "zoo train a -d d --seed 1"),
+        row("a", 0.91, "zoo train a -d d --seed 2"),
+        row("a", 0.99, "zoo train a -d d --epochs 100"),
+        row("b", 0.70, "zoo train b -d d --lr 0.1"),
+        row("b", 0.80, "zoo train b -d d --lr 0.2", wall=9000),
+    ]
+    a, b = results_table.summary_rows(rows)
+    assert a["test accuracy (median)"] == "91.00% (90.00-92.00)" and a["seeds"] == "3"
+    assert a["command"] == "zoo train a -d d"
+    assert b["command"] == "zoo train b -d d --lr 0.2" and b["time per run"] == "2.5 h"

@@ -149,7 +149,6 @@ def _epochs(ds, info, batch_size, seed, augment, examples, steps, first, last):
     import tensorflow as tf
 
     from zoo.data.modalities import augmenter
-
     from zoo.data.preprocess import alternating_flip
 
     buffer = min(examples or 10_000, 50_000)
