@@ -44,30 +44,21 @@ from cli._common import ZooCommand, console, emit_json, json_option
     "--quantize",
     default="none",
     show_default=True,
-    help="tflite: none | dynamic | float16 | int8; openvino: none | int8 (NNCF). Post-training "
-    "quantization, checked on the test split.",
+    help="tflite: none | dynamic | float16 | int8 (post-training quantization).",
 )
 @click.option(
     "--calibration-examples",
     type=int,
     default=200,
     show_default=True,
-    help="int8 (tflite, openvino): training examples used to calibrate activations.",
+    help="tflite int8: training examples used to calibrate activations.",
 )
-@click.option(
-    "--max-drop",
-    type=float,
-    default=0.01,
-    show_default=True,
-    help="openvino int8: the largest test-accuracy loss accepted (a fraction), else refused.",
-)
-@click.option("--force", is_flag=True, help="openvino int8: keep it even above --max-drop.")
 @click.option("--int8-io", is_flag=True, help="tflite int8: integer input and output tensors too.")
 @click.option(
     "--eval-examples",
     type=int,
     default=None,
-    help="tflite, openvino int8: check on the first N test examples (default: the whole split).",
+    help="tflite: check on the first N test examples (default: the whole split).",
 )
 @click.option(
     "--select-tf-ops",
@@ -84,8 +75,6 @@ def export(
     fmt,
     quantize,
     calibration_examples,
-    max_drop,
-    force,
     int8_io,
     eval_examples,
     select_tf_ops,
@@ -115,10 +104,7 @@ def export(
     input, preprocessing, the source run and sha256 of every file). Inputs: uint8 images at the
     model's size, float32 waveforms of the clip length, or int32 token ids. --verify runs it
     through ONNX Runtime or OpenVINO's CPU plugin on test examples: probabilities within 1e-4 of
-    Keras and the same top-1, or nothing is written. --format openvino --quantize int8 quantizes
-    with NNCF on --calibration-examples training inputs into ROOT/NAME/openvino-int8/VERSION/
-    and checks test accuracy against float Keras: a drop above --max-drop is refused unless
-    --force.
+    Keras and the same top-1, or nothing is written.
 
     \b
     Examples:
@@ -128,7 +114,6 @@ def export(
       zoo export runs/bert-mlm --format keras-hub
       zoo export runs/cnn-fashion_mnist --format onnx --verify       # ONNX Runtime checks it
       zoo export runs/cnn-fashion_mnist --format openvino --verify
-      zoo export runs/resnet20-cifar10 --format openvino --quantize int8   # NNCF, checked
     """
     from zoo import api
     from zoo.errors import ZooError
@@ -160,8 +145,8 @@ def export(
         raise ZooError(
             f"unknown --format {fmt!r}; choose savedmodel, tflite, onnx, openvino or keras-hub"
         )
-    if quantize != "none" and fmt != "openvino":
-        raise ZooError("--quantize applies to --format tflite and openvino")
+    if quantize != "none":
+        raise ZooError("--quantize applies to --format tflite")
     if fmt == "keras-hub":
         if version is not None:  # (the preset is always reloaded and compared: --verify or not)
             raise ZooError("--version applies to --format savedmodel")
@@ -176,21 +161,13 @@ def export(
             out.print(f"note: {note}")
         out.print(f"load it with {result['load_with']}")
         return
-    options = {}
-    if fmt == "openvino":
-        options = dict(quantize=quantize, calibration_examples=calibration_examples,
-                       eval_examples=eval_examples, max_drop=max_drop, force=force)  # fmt: skip
-    result = api.export(
-        run_dir, root, name, version, verify, console=console(as_json), fmt=fmt, **options
-    )
+    result = api.export(run_dir, root, name, version, verify, console=console(as_json), fmt=fmt)
     if as_json:
         emit_json(result)
         return
     out = console(False)
     if fmt in ("onnx", "openvino"):
         check = result["verify"]
-        if check and result.get("quantize") == "int8":
-            return  # its accuracy line is printed by the export
         if check:
             out.print(
                 f"verified with {fmt}'s runtime: {check['examples']} test examples, max |diff| "

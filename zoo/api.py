@@ -177,15 +177,13 @@ def export(
     verify: bool = False,
     console: Console | None = None,
     fmt: str = "savedmodel",
-    **options,
 ) -> dict[str, Any]:
     """Write ``root/name/version/`` (TF Serving layout; ``fmt`` onnx / openvino:
-    ``root/name/FORMAT/version/``, checked by its own runtime with ``verify``; ``options`` as
-    ``zoo.export.portable.export``: quantize, ...); never overwrites."""
+    ``root/name/FORMAT/version/``, checked by its own runtime with ``verify``); never overwrites."""
     from zoo.export import portable, savedmodel
 
     if fmt in ("onnx", "openvino"):
-        return portable.export(run_dir, fmt, root, name, version, verify, console, **options)
+        return portable.export(run_dir, fmt, root, name, version, verify, console)
     return savedmodel.export_run(run_dir, root, name, version, verify, console)
 
 

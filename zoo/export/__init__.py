@@ -3,4 +3,4 @@
 KerasHub preset (``keras_hub``), ONNX and OpenVINO (``portable`` writes them from the graph and
 reads them back through ``runtimes``; ``onnx`` and ``openvino`` convert and run), and any run or
 export loaded as one prediction target (``loading``), so ``zoo predict`` and ``zoo eval`` take
-every format. Nothing is imported here, so ``import zoo.export`` stays cheap."""
+every format; ``bench`` times them all side by side (``zoo benchmark RUN --serving``). Nothing is imported here, so ``import zoo.export`` stays cheap."""

@@ -6,9 +6,7 @@ Contenders (each on its own graph input, prepared from the run's test examples b
 - ``savedmodel``: the zoo's SavedModel export, reloaded, through its raw-input signature
   (uint8 images / waveforms / strings: text includes the in-graph tokenizer).
 - ``tflite``: the float32 .tflite file on LiteRT's interpreter (resized to the batch).
-- ``onnx`` (ONNX Runtime, CPU) and ``openvino`` (CPU plugin, float32), where installed;
-  ``openvino-int8``: that IR quantized by NNCF on 300 training examples (speed only: its
-  accuracy check is the export's).
+- ``onnx`` (ONNX Runtime, CPU) and ``openvino`` (CPU plugin, float32), where installed.
 
 Per round each contender runs batch-1 calls (latency), batch-64 calls (throughput) and one
 pass over the bulk examples at its best batch (picked in the warm-up round); contenders take
@@ -34,7 +32,7 @@ from zoo.export import litert, loading, runtimes, tflite
 from zoo.export.serving import RAW_SIGNATURE, raw_batch, signature_inputs
 from zoo.runs import rundir
 
-RUNTIMES = ("keras", "savedmodel", "tflite", "onnx", "openvino", "openvino-int8")
+RUNTIMES = ("keras", "savedmodel", "tflite", "onnx", "openvino")
 BULK_BATCHES = (64, 256, 1024)
 
 
@@ -81,18 +79,12 @@ def _tflite(model32, info: DatasetInfo, raw, vectorizer) -> Contender:
     return Contender("tflite", interpreter, feed, "float32")
 
 
-def _portable(fmt: str, fn32, spec, model32, feed, tmp: Path, calibration=None) -> Contender:
+def _portable(fmt: str, fn32, spec, model32, feed, tmp: Path) -> Contender:
     runtime = runtimes.backend(fmt)
-    folder = tmp / (fmt if calibration is None else f"{fmt}-int8")
+    folder = tmp / fmt
     folder.mkdir()
     runtime.convert(fn32, spec, model32, folder)
-    if calibration is None:
-        return Contender(fmt, runtime.load(folder), feed, "float32")
-    missing = runtime.quantize_missing()
-    if missing:
-        raise ZooError(f"int8 needs {missing}: pip install 'zoo[openvino]'")
-    runtime.quantize_int8(folder, calibration())
-    return Contender(f"{fmt}-int8", runtime.load(folder), feed, "int8 (NNCF)")
+    return Contender(fmt, runtime.load(folder), feed, "float32")
 
 
 def test_examples(run, info: DatasetInfo, n: int) -> np.ndarray:
@@ -122,10 +114,6 @@ def contenders(run, info: DatasetInfo, raw, tmp: Path, formats=RUNTIMES, log=pri
     graph_input = runtimes.client_prep(info, vectorizer)(raw)
     fn32, spec = runtimes.graph(model32, info)
 
-    def calibrate():
-        from zoo.export.portable import calibration_inputs
-
-        return calibration_inputs(run, info, 300)
 
     build = {
         "keras": lambda: _keras(run, info, graph_input),
@@ -133,9 +121,6 @@ def contenders(run, info: DatasetInfo, raw, tmp: Path, formats=RUNTIMES, log=pri
         "tflite": lambda: _tflite(model32, info, raw, vectorizer),
         "onnx": lambda: _portable("onnx", fn32, spec, model32, graph_input, tmp),
         "openvino": lambda: _portable("openvino", fn32, spec, model32, graph_input, tmp),
-        "openvino-int8": lambda: _portable(
-            "openvino", fn32, spec, model32, graph_input, tmp, calibrate
-        ),
     }
     out = {}
     for name in formats:

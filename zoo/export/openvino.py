@@ -42,29 +42,6 @@ def convert(fn, spec, model, folder: Path) -> list[str]:
     return list(FILES)
 
 
-def quantize_missing() -> str | None:
-    """The package int8 needs beyond ``missing()``: NNCF."""
-    try:
-        import nncf  # noqa: F401
-    except ImportError:
-        return "nncf"
-    return None
-
-
-def quantize_int8(folder: Path, calibration: list) -> None:
-    """NNCF's post-training quantization of the IR in ``folder``, in place: int8 weights and
-    activations, ranges calibrated on ``calibration`` (graph inputs, one example each)."""
-    import logging
-
-    import nncf
-    import openvino as ov
-
-    logging.getLogger("nncf").setLevel(logging.ERROR)  # its progress bars and notes
-    model = ov.Core().read_model(str(folder / FILES[0]))
-    quantized = nncf.quantize(model, nncf.Dataset(calibration), subset_size=len(calibration))
-    ov.save_model(quantized, str(folder / FILES[0]), compress_to_fp16=False)
-
-
 def _explain(message: str) -> str:
     ops = re.findall(r"No conversion rule found for operations: ([^\n]+)", message)
     what = f"the op {ops[0].strip()}" if ops else "an op"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -116,41 +117,31 @@ SPACE = {
 }
 
 
-@register_model(
+# The three depths share everything but the depth (and resnet20 is the family's default).
+_variant = functools.partial(
+    register_model,
     family="resnet",
     modality="image",
     builder=build_resnet,
     recipe=RECIPE,
     space=SPACE,
-    default=True,
     accepts=("audio",),
 )
+
+
+@_variant(default=True)
 def resnet20() -> ResNetConfig:
     """ResNet-20 for CIFAR (He et al. 2016), about 0.27M parameters."""
     return ResNetConfig(depth=20)
 
 
-@register_model(
-    family="resnet",
-    modality="image",
-    builder=build_resnet,
-    recipe=RECIPE,
-    space=SPACE,
-    accepts=("audio",),
-)
+@_variant()
 def resnet32() -> ResNetConfig:
     """ResNet-32 for CIFAR (He et al. 2016), about 0.46M parameters."""
     return ResNetConfig(depth=32)
 
 
-@register_model(
-    family="resnet",
-    modality="image",
-    builder=build_resnet,
-    recipe=RECIPE,
-    space=SPACE,
-    accepts=("audio",),
-)
+@_variant()
 def resnet56() -> ResNetConfig:
     """ResNet-56 for CIFAR (He et al. 2016), about 0.85M parameters."""
     return ResNetConfig(depth=56)
