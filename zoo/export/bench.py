@@ -5,7 +5,8 @@ Contenders (each on its own graph input, prepared from the run's test examples b
   ``tf.function`` (XLA as the run trained), what ``zoo benchmark`` times as inference.
 - ``savedmodel``: the zoo's SavedModel export, reloaded, through its raw-input signature
   (uint8 images / waveforms / strings: text includes the in-graph tokenizer).
-- ``tflite``: the float32 .tflite file on LiteRT's interpreter (resized to the batch).
+- ``tflite``: the float32 .tflite file on LiteRT's interpreter (the zoo's files take one
+  example: a batch is that many invokes, as `zoo predict` runs them).
 - ``onnx`` (ONNX Runtime, CPU) and ``openvino`` (CPU plugin, float32), where installed.
 
 Per round each contender runs batch-1 calls (latency), batch-64 calls (throughput) and one
@@ -37,7 +38,7 @@ BULK_BATCHES = (64, 256, 1024)
 
 
 class Contender:
-    """A runtime ready to time: ``call(lo, hi)`` runs examples lo..hi-1 and returns numpy."""
+    """A runtime ready to time: ``call(lo, hi)`` runs examples lo..hi-1 of its input."""
 
     def __init__(self, name: str, fn: Callable[[Any], Any], feed: Any, note: str = ""):
         self.name, self.fn, self.feed, self.note = name, fn, feed, note
@@ -64,8 +65,8 @@ def _savedmodel(run, info: DatasetInfo, raw, tmp: Path) -> Contender:
 
     module = loading.serving_module_for_run(run, tmp / "assets", exporting=True)
     write_export(module, tmp / "savedmodel")
-    signature = load_saved_model(tmp / "savedmodel").signatures[RAW_SIGNATURE[info.modality]]
     name = RAW_SIGNATURE[info.modality]
+    signature = load_saved_model(tmp / "savedmodel").signatures[name]
 
     def fn(batch):
         return signature(**signature_inputs(info, name, batch))["probabilities"].numpy()
@@ -93,8 +94,8 @@ def test_examples(run, info: DatasetInfo, n: int) -> np.ndarray:
     builder = datasets.get_builder(info.name, run.config().get("data_dir"))
     if not datasets.is_available(builder):
         raise ZooError(
-            f"the serving benchmark feeds {info.name}'s test split, which is not prepared here; "
-            f"run: zoo data download {info.name}"
+            f"the serving benchmark feeds {info.name}'s test split, which is not prepared here "
+            f"(see `zoo doctor`; `zoo data prepare {info.name} --from DIR` offline)"
         )
     raw = pipelines.load_split(builder, info, info.test_split, role="test", smoke=False, seed=0)
     xs = raw_batch(info, (x for x, _ in raw.take(n).as_numpy_iterator()))
@@ -113,8 +114,6 @@ def contenders(run, info: DatasetInfo, raw, tmp: Path, formats=RUNTIMES, log=pri
     )
     graph_input = runtimes.client_prep(info, vectorizer)(raw)
     fn32, spec = runtimes.graph(model32, info)
-
-
     build = {
         "keras": lambda: _keras(run, info, graph_input),
         "savedmodel": lambda: _savedmodel(run, info, raw, tmp),
