@@ -6,7 +6,7 @@ import click
 
 from cli._common import ZooCommand, console, data_dir_option, emit_json, json_option
 
-RUNTIMES = ("keras", "savedmodel", "tflite", "onnx", "openvino")  # as zoo.export.bench
+RUNTIMES = ("keras", "savedmodel", "tflite", "onnx", "openvino", "onnx-int8")  # as zoo.export.bench
 
 
 @click.command("benchmark", cls=ZooCommand)

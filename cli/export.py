@@ -44,21 +44,30 @@ from cli._common import ZooCommand, console, emit_json, json_option
     "--quantize",
     default="none",
     show_default=True,
-    help="tflite: none | dynamic | float16 | int8 (post-training quantization).",
+    help="tflite: none | dynamic | float16 | int8; onnx: none | int8 (ONNX Runtime). Post-training "
+    "quantization, checked on the test split.",
 )
 @click.option(
     "--calibration-examples",
     type=int,
     default=200,
     show_default=True,
-    help="tflite int8: training examples used to calibrate activations.",
+    help="int8 (tflite, onnx): training examples used to calibrate activations.",
 )
+@click.option(
+    "--max-drop",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="onnx int8: the largest test-accuracy loss accepted (a fraction), else refused.",
+)
+@click.option("--force", is_flag=True, help="onnx int8: keep it even above --max-drop.")
 @click.option("--int8-io", is_flag=True, help="tflite int8: integer input and output tensors too.")
 @click.option(
     "--eval-examples",
     type=int,
     default=None,
-    help="tflite: check on the first N test examples (default: the whole split).",
+    help="tflite, onnx int8: check on the first N test examples (default: the whole split).",
 )
 @click.option(
     "--select-tf-ops",
@@ -75,6 +84,8 @@ def export(
     fmt,
     quantize,
     calibration_examples,
+    max_drop,
+    force,
     int8_io,
     eval_examples,
     select_tf_ops,
@@ -104,7 +115,10 @@ def export(
     input, preprocessing, the source run and sha256 of every file). Inputs: uint8 images at the
     model's size, float32 waveforms of the clip length, or int32 token ids. --verify runs it
     through ONNX Runtime or OpenVINO's CPU plugin on test examples: probabilities within 1e-4 of
-    Keras and the same top-1, or nothing is written.
+    Keras and the same top-1, or nothing is written. --format onnx --quantize int8 quantizes
+    with ONNX Runtime on --calibration-examples training inputs into ROOT/NAME/onnx-int8/VERSION/
+    and checks test accuracy against float Keras: a drop above --max-drop is refused unless
+    --force.
 
     \b
     Examples:
@@ -114,6 +128,7 @@ def export(
       zoo export runs/bert-mlm --format keras-hub
       zoo export runs/cnn-fashion_mnist --format onnx --verify       # ONNX Runtime checks it
       zoo export runs/cnn-fashion_mnist --format openvino --verify
+      zoo export runs/resnet20-cifar10 --format onnx --quantize int8   # checked on the test split
     """
     from zoo import api
     from zoo.errors import ZooError
@@ -145,8 +160,8 @@ def export(
         raise ZooError(
             f"unknown --format {fmt!r}; choose savedmodel, tflite, onnx, openvino or keras-hub"
         )
-    if quantize != "none":
-        raise ZooError("--quantize applies to --format tflite")
+    if quantize != "none" and fmt != "onnx":
+        raise ZooError("--quantize applies to --format tflite and onnx")
     if fmt == "keras-hub":
         if version is not None:  # (the preset is always reloaded and compared: --verify or not)
             raise ZooError("--version applies to --format savedmodel")
@@ -161,13 +176,21 @@ def export(
             out.print(f"note: {note}")
         out.print(f"load it with {result['load_with']}")
         return
-    result = api.export(run_dir, root, name, version, verify, console=console(as_json), fmt=fmt)
+    options = {}
+    if fmt == "onnx":
+        options = dict(quantize=quantize, calibration_examples=calibration_examples,
+                       eval_examples=eval_examples, max_drop=max_drop, force=force)  # fmt: skip
+    result = api.export(
+        run_dir, root, name, version, verify, console=console(as_json), fmt=fmt, **options
+    )
     if as_json:
         emit_json(result)
         return
     out = console(False)
     if fmt in ("onnx", "openvino"):
         check = result["verify"]
+        if check and result.get("quantize") == "int8":
+            return  # its accuracy line is printed by the export
         if check:
             out.print(
                 f"verified with {fmt}'s runtime: {check['examples']} test examples, max |diff| "

@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(m for m, _ in MODELS))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--bulk", type=int, default=10_000)
+    parser.add_argument("--runtimes", default=None, help="As zoo benchmark --runtimes (all).")
     parser.add_argument("--out", type=Path, default=None, help="Write all results as JSON.")
     args = parser.parse_args()
     wanted = args.models.split(",")
@@ -71,7 +72,8 @@ def main() -> None:
         print(f"== {model} on {dataset}", file=sys.stderr, flush=True)
         out = subprocess.run(
             [*ZOO, "benchmark", str(run), "--serving", "--json", "--rounds", str(args.rounds),
-             "--bulk", str(args.bulk)],
+             "--bulk", str(args.bulk),
+             *(["--runtimes", args.runtimes] if args.runtimes else [])],
             check=True, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )  # fmt: skip
         results.append(json.loads(out.stdout))

@@ -5,6 +5,7 @@ versions are never overwritten; a damaged file or a missing package is one line.
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -124,3 +125,58 @@ def test_a_missing_runtime_names_the_install(mock_tfds, workdir, monkeypatch):
         assert_one_line_error(result, f"pip install 'zoo[{fmt}]'")
     assert not Path("saved_models").exists()
 
+
+def test_onnx_int8_is_quantized_checked_and_served(mock_tfds, workdir):
+    zoo(*smoke_args("cnn", "cifar10", "q"))
+    out = zoo_json("export", "runs/q", "--format", "onnx", "--quantize", "int8",
+                   "--calibration-examples", "8", "--max-drop", "1")  # fmt: skip
+    folder = Path(out["export_dir"])
+    assert folder == Path("saved_models/q/onnx-int8/1") and out["quantize"] == "int8"
+    check = out["verify"]
+    assert check["examples"] > 0 and 0 <= check["int8_accuracy"] <= 1
+    assert check["drop"] == pytest.approx(check["float_accuracy"] - check["int8_accuracy"])
+    manifest = json.loads((folder / "zoo-export.json").read_text())
+    assert manifest["quantize"] == "int8" and manifest["verify"] == check
+    import onnx
+
+    graph = onnx.load(str(folder / "model.onnx")).graph
+    ops = {node.op_type for node in graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # the QDQ graph, not the float one
+    int8_weights = [t for t in graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert int8_weights  # the convolutions' kernels are stored as int8
+    Path("x.png").write_bytes(tf.io.encode_png(tiny_image(32, 32, 3)).numpy())
+    served = zoo_json("predict", str(folder.parent), "x.png")  # the format folder: newest
+    top = served[0]["top"][0]
+    assert (
+        top["class"] in (Path(folder / "labels.txt").read_text().split())
+        and 0 <= top["probability"] <= 1
+    )
+    again = zoo_json("export", "runs/q", "--format", "onnx", "--quantize", "int8",
+                     "--calibration-examples", "8", "--max-drop", "1")  # fmt: skip
+    assert again["export_dir"].endswith("onnx-int8/2")  # never overwritten
+    for bad in (("--format", "openvino", "--quantize", "int8"), ("--format", "onnx",
+                "--quantize", "int8", "--max-drop", "2")):  # fmt: skip
+        assert_one_line_error(zoo("export", "runs/q", *bad, ok=False), "--")
+
+
+def test_int8_losing_more_than_max_drop_is_refused(monkeypatch):
+    """The check itself: float predictions right, int8 ones wrong -> refused in one line, or
+    kept with force."""
+    from zoo.errors import ZooError
+    from zoo.export import portable
+
+    labels = np.array([0, 1, 2, 1])
+    x = np.zeros((4, 2), np.float32)
+    monkeypatch.setattr(portable, "_split_inputs", lambda *a: (x, labels))
+
+    class Runtime:
+        @staticmethod
+        def load(folder):
+            return lambda batch: np.eye(3)[(labels + 1) % 3]  # every one wrong
+
+    fn = lambda batch: tf.constant(np.eye(3)[labels])  # every one right
+    info = SimpleNamespace(test_split="test")
+    with pytest.raises(ZooError, match="loses 100.00 points.*--max-drop 0.01.*--force"):
+        portable._int8_check(None, info, fn, Runtime, None, None, 0.01, False)
+    kept = portable._int8_check(None, info, fn, Runtime, None, None, 0.01, True)
+    assert kept["drop"] == 1.0 and kept["agreement"] == 0.0 and kept["forced"]

@@ -177,13 +177,15 @@ def export(
     verify: bool = False,
     console: Console | None = None,
     fmt: str = "savedmodel",
+    **options,
 ) -> dict[str, Any]:
     """Write ``root/name/version/`` (TF Serving layout; ``fmt`` onnx / openvino:
-    ``root/name/FORMAT/version/``, checked by its own runtime with ``verify``); never overwrites."""
+    ``root/name/FORMAT/version/``, checked by its own runtime with ``verify``; ``options`` as
+    ``zoo.export.portable.export``: quantize, ...); never overwrites."""
     from zoo.export import portable, savedmodel
 
     if fmt in ("onnx", "openvino"):
-        return portable.export(run_dir, fmt, root, name, version, verify, console)
+        return portable.export(run_dir, fmt, root, name, version, verify, console, **options)
     return savedmodel.export_run(run_dir, root, name, version, verify, console)
 
 

@@ -7,7 +7,9 @@ Contenders (each on its own graph input, prepared from the run's test examples b
   (uint8 images / waveforms / strings: text includes the in-graph tokenizer).
 - ``tflite``: the float32 .tflite file on LiteRT's interpreter (the zoo's files take one
   example: a batch is that many invokes, as `zoo predict` runs them).
-- ``onnx`` (ONNX Runtime, CPU) and ``openvino`` (CPU plugin, float32), where installed.
+- ``onnx`` (ONNX Runtime, CPU) and ``openvino`` (CPU plugin, float32), where installed;
+  ``onnx-int8``: that graph quantized by ONNX Runtime's static quantization on 300 training
+  examples (speed only: its accuracy check is the export's).
 
 Per round each contender runs batch-1 calls (latency), batch-64 calls (throughput) and one
 pass over the bulk examples at its best batch (picked in the warm-up round); contenders take
@@ -33,7 +35,7 @@ from zoo.export import litert, loading, runtimes, tflite
 from zoo.export.serving import RAW_SIGNATURE, raw_batch, signature_inputs
 from zoo.runs import rundir
 
-RUNTIMES = ("keras", "savedmodel", "tflite", "onnx", "openvino")
+RUNTIMES = ("keras", "savedmodel", "tflite", "onnx", "openvino", "onnx-int8")
 BULK_BATCHES = (64, 256, 1024)
 
 
@@ -80,12 +82,18 @@ def _tflite(model32, info: DatasetInfo, raw, vectorizer) -> Contender:
     return Contender("tflite", interpreter, feed, "float32")
 
 
-def _portable(fmt: str, fn32, spec, model32, feed, tmp: Path) -> Contender:
+def _portable(fmt: str, fn32, spec, model32, feed, tmp: Path, calibration=None) -> Contender:
     runtime = runtimes.backend(fmt)
-    folder = tmp / fmt
+    folder = tmp / (fmt if calibration is None else f"{fmt}-int8")
     folder.mkdir()
     runtime.convert(fn32, spec, model32, folder)
-    return Contender(fmt, runtime.load(folder), feed, "float32")
+    if calibration is None:
+        return Contender(fmt, runtime.load(folder), feed, "float32")
+    missing = runtime.quantize_missing()
+    if missing:
+        raise ZooError(f"int8 needs {missing}: pip install 'zoo[onnx]'")
+    runtime.quantize_int8(folder, calibration())
+    return Contender(f"{fmt}-int8", runtime.load(folder), feed, "int8 (QDQ)")
 
 
 def test_examples(run, info: DatasetInfo, n: int) -> np.ndarray:
@@ -114,12 +122,19 @@ def contenders(run, info: DatasetInfo, raw, tmp: Path, formats=RUNTIMES, log=pri
     )
     graph_input = runtimes.client_prep(info, vectorizer)(raw)
     fn32, spec = runtimes.graph(model32, info)
+
+    def calibrate():
+        from zoo.export.portable import calibration_inputs
+
+        return calibration_inputs(run, info, 300)
+
     build = {
         "keras": lambda: _keras(run, info, graph_input),
         "savedmodel": lambda: _savedmodel(run, info, raw, tmp),
         "tflite": lambda: _tflite(model32, info, raw, vectorizer),
         "onnx": lambda: _portable("onnx", fn32, spec, model32, graph_input, tmp),
         "openvino": lambda: _portable("openvino", fn32, spec, model32, graph_input, tmp),
+        "onnx-int8": lambda: _portable("onnx", fn32, spec, model32, graph_input, tmp, calibrate),
     }
     out = {}
     for name in formats:

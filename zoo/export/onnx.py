@@ -59,6 +59,71 @@ def convert(fn, spec, model, folder: Path) -> list[str]:
     return [FILE]
 
 
+def quantize_missing() -> str | None:
+    """The package int8 needs beyond ``missing()``: ``onnx`` (ONNX Runtime's quantizer edits the
+    graph with it; tf2onnx brings it)."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime.quantization  # noqa: F401
+    except ImportError:
+        return "onnx"
+    return None
+
+
+def quantize_int8(folder: Path, calibration: list) -> None:
+    """ONNX Runtime's static post-training quantization of FILE in ``folder``, in place: QDQ
+    format, int8 weights per output channel, uint8 activations (the u8s8 kernels x86 runs with
+    VNNI), ranges from min/max over ``calibration`` (graph input batches)."""
+    import logging
+    import tempfile
+
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self, name):  # min/max ranges: batching the examples changes nothing
+            x = np.concatenate([np.asarray(b) for b in calibration])
+            self.batches = iter([{name: x[i : i + 32]} for i in range(0, len(x), 32)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    path = Path(folder) / FILE
+    name = _input_name(path)
+    logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer's advice lines
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        try:  # shape inference and graph fusions first, as ONNX Runtime advises
+            quant_pre_process(str(path), str(prepared), skip_symbolic_shape=False)
+        except Exception:  # a graph its symbolic shape inference cannot follow: quantize as is
+            prepared = path
+        try:
+            quantize_static(
+                str(prepared), str(Path(tmp) / FILE), Reader(name),
+                quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8, per_channel=True,
+            )  # fmt: skip
+        except Exception as e:
+            first = (str(e).strip().splitlines() or ["quantizer error"])[0][:200]
+            raise ZooError(
+                f"ONNX Runtime cannot quantize this model ({first}); export it without "
+                "--quantize, or as --format tflite --quantize int8"
+            ) from None
+        (Path(tmp) / FILE).replace(path)
+    load(folder)
+
+
+def _input_name(path: Path) -> str:
+    import onnx
+
+    return onnx.load(str(path), load_external_data=False).graph.input[0].name
+
+
 def _erfc(ctx, node, name, args) -> None:
     """erfc(x) = 1 - erf(x): Keras's exact GELU (ViT, BERT, the Transformer) on TensorFlow
     calls Erfc, which tf2onnx has no handler for; ONNX has Erf."""

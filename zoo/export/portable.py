@@ -22,6 +22,8 @@ from zoo.export.serving import raw_batch
 from zoo.runs import rundir
 from zoo.runs.progress import default_console
 
+INT8_MAX_DROP = 0.01  # int8 may cost at most one point of test accuracy unless --force
+
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -39,18 +41,44 @@ def export(
     version: int | None = None,
     verify: bool = False,
     console=None,
+    quantize: str = "none",
+    calibration_examples: int = 300,
+    eval_examples: int | None = None,
+    max_drop: float = INT8_MAX_DROP,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Write ROOT/NAME/FORMAT/VERSION/ from a run: the converted graph, labels, the tokenizer for
     text, and the manifest; with ``verify``, the runtime's probabilities on test examples are
-    compared with Keras first (nothing is written if they differ). Never overwrites."""
+    compared with Keras first (nothing is written if they differ). Never overwrites.
+
+    ``quantize="int8"`` (onnx): ONNX Runtime's static quantization calibrated on
+    ``calibration_examples`` training inputs, written to ROOT/NAME/onnx-int8/VERSION/ and
+    always checked: test accuracy against float Keras on the test split (its first
+    ``eval_examples``), refused when it drops more than ``max_drop`` unless ``force``."""
     from zoo.export.savedmodel import version_folder
 
     console = default_console(console)
     runtime = backend(fmt)
+    if quantize not in ("none", "int8") or (quantize == "int8" and fmt != "onnx"):
+        raise ZooError(
+            f"--quantize {quantize} does not apply to --format {fmt}; use --quantize int8 with "
+            "--format onnx, or --format tflite for its quantizations"
+        )
+    if quantize == "int8":
+        missing = runtime.quantize_missing()
+        if missing:
+            raise ZooError(f"--quantize int8 needs {missing}: pip install 'zoo[onnx]'")
+        if calibration_examples < 1 or (eval_examples is not None and eval_examples < 1):
+            raise ZooError("--calibration-examples and --eval-examples must be at least 1")
+        if not 0.0 <= max_drop <= 1.0:
+            raise ZooError(
+                f"--max-drop must lie in [0, 1] (a fraction of accuracy), not {max_drop}"
+            )
     run = rundir.open_run(run_dir)
     name = name or run.name
     rundir.check_run_name(name)
-    final, version = version_folder(Path(root) / name / fmt, version)
+    folder_name = fmt if quantize == "none" else f"{fmt}-{quantize}"
+    final, version = version_folder(Path(root) / name / folder_name, version)
     info = loading.module_info(run)
     model = loading.as_float32(loading.load_keras_model(run))
     loading.check_finite(model, f"run {run.path}")
@@ -62,9 +90,20 @@ def export(
         (tmp / "labels.txt").write_text("\n".join(info.label_names) + "\n", encoding="utf-8")
         if info.modality == "text":
             shutil.copytree(run.preprocessor_dir, tmp / "preprocessor")
-        checked = _verify(run, info, fn, runtime, tmp) if verify else None
+        if quantize == "int8":
+            console.print(f"quantizing to int8 on {calibration_examples} training examples...")
+            runtime.quantize_int8(tmp, calibration_inputs(run, info, calibration_examples))
+            checked = _int8_check(run, info, fn, runtime, tmp, eval_examples, max_drop, force)
+            console.print(
+                f"int8 accuracy {checked['int8_accuracy']:.4f} vs float "
+                f"{checked['float_accuracy']:.4f} on {checked['examples']} test examples "
+                f"(drop {100 * checked['drop']:.2f} points, agreement {checked['agreement']:.4f})"
+            )
+        else:
+            checked = _verify(run, info, fn, runtime, tmp) if verify else None
         manifest = {
             "format": fmt,
+            "quantize": quantize,
             "files": {f: _sha256(tmp / f) for f in files},
             "input": {
                 "name": spec.name,
@@ -89,7 +128,51 @@ def export(
     manifest = rundir.write_dir_atomic(final, fill)
     console.print(f"exported {run.name} -> {final}")
     return {"export_dir": str(final), "name": name, "version": version, "format": fmt,
+            "quantize": quantize,
             "files": manifest["files"], "verify": manifest["verify"]}  # fmt: skip
+
+
+def _split_inputs(run, info: DatasetInfo, split: str, role: str, limit: int | None):
+    """(graph inputs, labels) of the first ``limit`` examples of ``split``."""
+    builder = datasets.get_builder(info.name, run.config().get("data_dir"))
+    if not datasets.is_available(builder):
+        raise ZooError(f"int8 export needs {info.name}'s splits, which are not prepared here")
+    ds = pipelines.load_split(builder, info, split, role=role, smoke=False, seed=0)
+    pairs = list((ds.take(limit) if limit else ds).as_numpy_iterator())
+    vectorizer = (
+        preprocess.load_text_encoder(run.preprocessor_dir) if info.modality == "text" else None
+    )
+    x = client_prep(info, vectorizer)(raw_batch(info, (x for x, _ in pairs)))
+    return x, np.array([y for _, y in pairs], dtype=np.int64)
+
+
+def calibration_inputs(run, info: DatasetInfo, examples: int) -> list:
+    """The first ``examples`` training inputs as the graph takes them, one example each."""
+    x, _ = _split_inputs(run, info, info.train_split, "train", examples)
+    return [x[i : i + 1] for i in range(len(x))]
+
+
+def _int8_check(run, info, fn, runtime, folder, limit, max_drop, force) -> dict[str, Any]:
+    """Test accuracy of the int8 model against float Keras on the same examples; refused above
+    ``max_drop`` unless ``force``."""
+    x, labels = _split_inputs(run, info, info.test_split, "test", limit)
+    quantized = runtime.load(folder)
+    ref, got = [], []
+    for lo in range(0, len(x), 256):
+        ref.append(fn(x[lo : lo + 256]).numpy().argmax(-1))
+        got.append(np.asarray(quantized(x[lo : lo + 256])).argmax(-1))
+    ref, got = np.concatenate(ref), np.concatenate(got)
+    float_acc, int8_acc = float((ref == labels).mean()), float((got == labels).mean())
+    checked = {"examples": len(labels), "float_accuracy": float_acc, "int8_accuracy": int8_acc,
+               "drop": float_acc - int8_acc, "agreement": float((ref == got).mean()),
+               "max_drop": max_drop, "forced": bool(force)}  # fmt: skip
+    if checked["drop"] > max_drop and not force:
+        raise ZooError(
+            f"int8 loses {100 * checked['drop']:.2f} points ({float_acc:.4f} -> {int8_acc:.4f} "
+            f"on {len(labels)} test examples), more than --max-drop {max_drop}; nothing was "
+            "written: raise --max-drop, or --force to keep it"
+        )
+    return checked
 
 
 def _preprocessing(info: DatasetInfo) -> str:

@@ -94,7 +94,7 @@ def find(path: Path) -> tuple[str, Path] | None:
     folder = path.parent if path.is_file() else path
     if path.is_file() and path.suffix not in (".onnx", ".xml"):
         return None
-    if folder.name in FORMATS and folder.is_dir():
+    if folder.name.removesuffix("-int8") in FORMATS and folder.is_dir():
         versions = sorted((int(p.name), p) for p in folder.iterdir() if p.name.isdigit())
         if not versions:
             raise ZooError(f"{folder} holds no export versions")
