@@ -70,10 +70,11 @@ def quantize_missing() -> str | None:
     return None
 
 
-def quantize_int8(folder: Path, calibration: list) -> None:
+def quantize_int8(folder: Path, calibration: np.ndarray) -> None:
     """ONNX Runtime's static post-training quantization of FILE in ``folder``, in place: QDQ
     format, int8 weights per output channel, uint8 activations (the u8s8 kernels x86 runs with
-    VNNI), ranges from min/max over ``calibration`` (graph input batches)."""
+    VNNI), ranges from min/max over ``calibration`` (graph inputs, batched by 32: min/max ranges
+    do not depend on the batching)."""
     import logging
     import tempfile
 
@@ -86,8 +87,8 @@ def quantize_int8(folder: Path, calibration: list) -> None:
     )
 
     class Reader(CalibrationDataReader):
-        def __init__(self, name):  # min/max ranges: batching the examples changes nothing
-            x = np.concatenate([np.asarray(b) for b in calibration])
+        def __init__(self, name):
+            x = calibration
             self.batches = iter([{name: x[i : i + 32]} for i in range(0, len(x), 32)])
 
         def get_next(self):
@@ -95,7 +96,9 @@ def quantize_int8(folder: Path, calibration: list) -> None:
 
     path = Path(folder) / FILE
     name = _input_name(path)
-    logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer's advice lines
+    quiet = logging.getLogger()  # the quantizer logs its advice lines on the root logger
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         try:  # shape inference and graph fusions first, as ONNX Runtime advises
@@ -114,6 +117,8 @@ def quantize_int8(folder: Path, calibration: list) -> None:
                 f"ONNX Runtime cannot quantize this model ({first}); export it without "
                 "--quantize, or as --format tflite --quantize int8"
             ) from None
+        finally:
+            quiet.setLevel(level)
         (Path(tmp) / FILE).replace(path)
     load(folder)
 

@@ -146,10 +146,9 @@ def _split_inputs(run, info: DatasetInfo, split: str, role: str, limit: int | No
     return x, np.array([y for _, y in pairs], dtype=np.int64)
 
 
-def calibration_inputs(run, info: DatasetInfo, examples: int) -> list:
-    """The first ``examples`` training inputs as the graph takes them, one example each."""
-    x, _ = _split_inputs(run, info, info.train_split, "train", examples)
-    return [x[i : i + 1] for i in range(len(x))]
+def calibration_inputs(run, info: DatasetInfo, examples: int) -> np.ndarray:
+    """The first ``examples`` training inputs as the graph takes them (one array)."""
+    return _split_inputs(run, info, info.train_split, "train", examples)[0]
 
 
 def _int8_check(run, info, fn, runtime, folder, limit, max_drop, force) -> dict[str, Any]:
